@@ -1,0 +1,3 @@
+"""visearch: multimodal image search."""
+
+__version__ = "0.1.0"
