@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     device: Literal["auto", "cuda", "mps", "cpu"] = "auto"
     batch_size: int = Field(32, ge=1, le=1024)
     inference_threads: int = Field(1, ge=1, le=64, description="Threads serving model calls.")
+    text_padding: Literal["auto", "longest", "max_length"] = Field(
+        "auto",
+        description="Text padding: longest in the batch (fast), or max_length for checkpoints "
+        "trained that way (SigLIP); auto picks per model type.",
+    )
 
     # Storage
     data_dir: Path = Field(Path("./data"), description="Vectors, images and thumbnails.")
@@ -65,11 +70,38 @@ class Settings(BaseSettings):
     fetch_allow_private: bool = Field(
         False, description="Allow URLs that resolve to loopback/private/link-local addresses."
     )
+    fetch_allow_hosts: list[str] = Field(
+        default_factory=list,
+        description='Hosts ("host" or "host:port") exempt from the private-address rule.',
+    )
 
     # Services for the scaled setup (issue: jobs + cache)
     redis_url: str | None = None
     broker_url: str | None = None
     allowed_roots: list[Path] = Field(default_factory=list)
+    cache_enabled: bool = Field(True, description="Cache text embeddings and result pages.")
+    cache_l1_size: int = Field(10_000, ge=1, description="Entries in the in-process cache.")
+    cache_ttl_s: float = Field(600.0, gt=0, description="Lifetime of cached entries (both tiers).")
+    redis_timeout_s: float = Field(
+        0.25, gt=0, description="Socket timeout for Redis; a slow Redis counts as down."
+    )
+    redis_prefix: str = Field("visearch", min_length=1, description="Prefix of every Redis key.")
+    job_batch_size: int = Field(32, ge=1, le=1024, description="Images per job batch (task).")
+    job_queue: str = Field(
+        "visearch.index", pattern=r"^[A-Za-z0-9._-]{1,200}$",
+        description="RabbitMQ queue of job batches; dead letters go to <queue>.dead.",
+    )
+    job_max_items: int = Field(1_000_000, ge=1, description="Most items one job may hold.")
+    job_max_retries: int = Field(3, ge=0, le=20, description="Retries of a failing job batch.")
+    job_retry_backoff_s: float = Field(2.0, gt=0, description="First retry delay; doubles.")
+    job_max_deliveries: int = Field(
+        5, ge=1, le=100, description="Deliveries of one batch (worker deaths) before it is "
+        "treated as poison and dead-lettered.",
+    )
+    job_ttl_s: int = Field(7 * 24 * 3600, ge=60, description="How long job state is kept.")
+    worker_metrics_port: int | None = Field(
+        None, ge=1, le=65535, description="Prometheus port of `visearch worker` (off if unset)."
+    )
 
     # Server and logs
     host: str = "127.0.0.1"

@@ -16,12 +16,15 @@ Allowed fields are ``SYSTEM_FIELDS`` and ``metadata.<key>``; anything else is a 
 
 from __future__ import annotations
 
+import json
+import math
 import re
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 import numpy as np
 
@@ -73,19 +76,83 @@ def validate_filter(flt: Filter | None) -> Filter | None:
     for key, cond in flt.items():
         if key not in SYSTEM_FIELDS and not _METADATA_KEY.match(key):
             allowed = ", ".join(sorted(SYSTEM_FIELDS))
-            raise FilterError(f"unknown filter field {key!r}; use one of {allowed} or metadata.<key>")
+            raise FilterError(
+                f"unknown filter field {key!r}; use one of {allowed} or metadata.<key>"
+            )
         if isinstance(cond, dict):
             if not cond or set(cond) - RANGE_OPS:
                 raise FilterError(f"range on {key!r} takes only {sorted(RANGE_OPS)}")
             for op, bound in cond.items():
-                if isinstance(bound, bool) or not isinstance(bound, int | float):
-                    raise FilterError(f"range bound {key}.{op} must be a number")
+                if (isinstance(bound, bool) or not isinstance(bound, int | float)
+                        or not math.isfinite(bound)):
+                    raise FilterError(f"range bound {key}.{op} must be a finite number")
         elif isinstance(cond, list):
-            if not cond or not all(isinstance(v, str | int) and not isinstance(v, bool) for v in cond):
+            if not cond or not all(
+                isinstance(v, str | int) and not isinstance(v, bool) for v in cond
+            ):
                 raise FilterError(f"match-any on {key!r} needs a non-empty list of strings or ints")
         elif not isinstance(cond, str | int | float | bool):
             raise FilterError(f"condition on {key!r} must be a value, a list or a range object")
+        elif isinstance(cond, float) and not math.isfinite(cond):
+            raise FilterError(f"condition on {key!r} must be a finite number")
     return flt
+
+
+def check_vector(vector: object, dim: int, what: str = "query vector") -> np.ndarray:
+    """A finite, non-zero float32 vector of length ``dim``, or a ValueError saying what is wrong."""
+    try:
+        arr = np.asarray(vector, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what} is not a numeric vector: {exc}") from None
+    if arr.shape != (dim,):
+        raise ValueError(f"{what} has shape {arr.shape}; this collection stores ({dim},) vectors")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{what} contains NaN or infinity")
+    if not np.any(arr):
+        raise ValueError(f"{what} is all zeros; cosine similarity needs a direction")
+    return arr
+
+
+def check_page(limit: int, offset: int) -> None:
+    """Reject page arguments no backend can honour."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValueError(f"limit must be a positive integer, got {limit!r}")
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise ValueError(f"offset must be a non-negative integer, got {offset!r}")
+
+
+def unique_ids(ids: Sequence[str]) -> list[str]:
+    """Ids in first-seen order without repeats (``get`` returns each point once)."""
+    if isinstance(ids, str):
+        raise TypeError("ids must be a sequence of image ids, not one string")
+    for image_id in ids:
+        if not isinstance(image_id, str) or not image_id:
+            raise ValueError(f"image ids must be non-empty strings, got {image_id!r}")
+    return list(dict.fromkeys(ids))
+
+
+def prepare_points(
+    points: Sequence[Point], dim: int
+) -> list[tuple[str, np.ndarray, dict[str, Any]]]:
+    """Validate a whole batch before anything is written: (image_id, vector, payload) each.
+
+    The payload is stored whole plus ``image_id``; it must be plain JSON (no NaN, no numpy
+    scalars) so both backends store and return exactly the same values.
+    """
+    out = []
+    for p in points:
+        if not isinstance(p.id, str) or not p.id:
+            raise ValueError(f"point ids must be non-empty strings, got {p.id!r}")
+        if p.vector is None:
+            raise ValueError(f"point {p.id!r} has no vector")
+        vec = check_vector(p.vector, dim, what=f"vector of {p.id!r}")
+        payload = {**p.payload, "image_id": p.id}
+        try:
+            json.dumps(payload, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"payload of {p.id!r} is not plain JSON: {exc}") from None
+        out.append((p.id, vec, payload))
+    return out
 
 
 @dataclass(frozen=True)
@@ -152,6 +219,25 @@ class VectorStore(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release files, locks and connections."""
+
+    def optimize(self) -> bool:
+        """Build pending vector indexes now; True if anything was rebuilt.
+
+        A Qdrant server optimizes in the background, so the default does nothing. The
+        embedded edge store only builds its HNSW index when this is called.
+        """
+        return False
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
     def search_by_ids(
         self,

@@ -1,0 +1,1 @@
+"""Retrieval evaluation (`visearch eval`) and adapter training."""

@@ -1,0 +1,249 @@
+"""CLIP-style dual encoders (CLIP, SigLIP, ...) through the ``transformers`` Auto classes."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from PIL import Image
+from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
+
+from visearch.models.base import Embedder, ModelLoadError
+
+TextPadding = Literal["longest", "max_length"]
+
+#: Model types whose text tower was trained on fixed-length padded input and pools a fixed
+#: position, so padding to the longest text in a batch would change their embeddings.
+MAX_LENGTH_PADDING_TYPES = frozenset({"siglip", "siglip2"})
+
+_WEIGHT_SUFFIXES = (".safetensors", ".bin")
+_FINGERPRINT_FILES = ("config.json", "preprocessor_config.json")
+
+
+def detect_text_padding(model_type: str, requested: str = "auto") -> TextPadding:
+    """Padding the checkpoint needs: ``requested`` unless "auto", then by model type."""
+    if requested in ("longest", "max_length"):
+        return requested  # type: ignore[return-value]
+    if requested != "auto":
+        raise ValueError(f"text padding must be auto, longest or max_length, not {requested!r}")
+    return "max_length" if model_type in MAX_LENGTH_PADDING_TYPES else "longest"
+
+
+def weights_fingerprint(model_dir: Path) -> str:
+    """Short SHA-256 of the config, preprocessing config and weight files of a model directory.
+
+    Stable across restarts and different for different weights, so collections made with one
+    set of weights are never searched with another.
+    """
+    digest = hashlib.sha256()
+    files = [model_dir / name for name in _FINGERPRINT_FILES if (model_dir / name).is_file()]
+    files += sorted(
+        p for p in model_dir.iterdir() if p.is_file() and p.name.endswith(_WEIGHT_SUFFIXES)
+    )
+    for path in files:
+        digest.update(path.name.encode() + b"\0")
+        with path.open("rb") as fh:
+            digest.update(hashlib.file_digest(fh, "sha256").digest())
+    return digest.hexdigest()[:12]
+
+
+def local_model_id(model_dir: Path) -> str:
+    """``<directory name>@<fingerprint>``: readable, and tied to the exact weights."""
+    model_dir = model_dir.resolve()
+    return f"{model_dir.name}@{weights_fingerprint(model_dir)}"
+
+
+def _text_max_length(tokenizer: Any, config: Any) -> int:
+    """The text tower's context length (77 for CLIP, 64 for SigLIP)."""
+    limits = []
+    tok_max = getattr(tokenizer, "model_max_length", None)
+    if isinstance(tok_max, int) and 0 < tok_max < 100_000:  # unset means ~1e30
+        limits.append(tok_max)
+    text_config = getattr(config, "text_config", None) or config
+    positions = getattr(text_config, "max_position_embeddings", None)
+    if isinstance(positions, int) and positions > 0:
+        limits.append(positions)
+    return min(limits) if limits else 77
+
+
+def _features(out: Any) -> torch.Tensor:
+    """Projected features from ``get_*_features``: a tensor (transformers 4) or an output
+    object whose ``pooler_output`` holds them (transformers 5)."""
+    if isinstance(out, torch.Tensor):
+        return out
+    pooled = getattr(out, "pooler_output", None)
+    if isinstance(pooled, torch.Tensor):
+        return pooled
+    if isinstance(out, tuple) and len(out) > 1 and isinstance(out[1], torch.Tensor):
+        return out[1]
+    raise TypeError(f"unexpected feature output of type {type(out).__name__}")
+
+
+def _normalised(features: torch.Tensor) -> np.ndarray:
+    feats = torch.nn.functional.normalize(features.float(), dim=-1)
+    return np.ascontiguousarray(feats.cpu().numpy(), dtype=np.float32)
+
+
+class ClipEmbedder(Embedder):
+    """A CLIP-style model: ``get_text_features`` / ``get_image_features`` into one space.
+
+    Texts are padded to the longest text of each batch (a short query costs a few tokens,
+    not 77) unless the checkpoint needs fixed-length padding (see ``detect_text_padding``).
+    Safe to call from several threads: tokenisation and forward passes are serialised.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        image_processor: Any,
+        *,
+        model_id: str,
+        device: str,
+        batch_size: int = 32,
+        text_padding: str = "auto",
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        for method in ("get_text_features", "get_image_features"):
+            if not callable(getattr(model, method, None)):
+                raise ModelLoadError(
+                    f"model {model_id!r} ({type(model).__name__}) has no {method}; visearch "
+                    "needs a CLIP-style text+image model such as openai/clip-vit-base-patch32"
+                )
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.image_processor = image_processor
+        self.model_id = model_id
+        self.requested_model_id = model_id
+        self.device = device
+        self.batch_size = batch_size
+        self.dtype = next(model.parameters()).dtype
+        self.model_type = str(getattr(model.config, "model_type", ""))
+        self.text_padding: TextPadding = detect_text_padding(self.model_type, text_padding)
+        self.max_text_length = _text_max_length(tokenizer, model.config)
+        params = inspect.signature(model.get_text_features).parameters
+        self._text_inputs = {
+            name for name, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+        }
+        self._forward_lock = threading.Lock()
+        self._tokenizer_lock = threading.Lock()  # fast tokenizers are not re-entrant
+        self.dim = int(self.embed_texts(["a photo"]).shape[1])  # also a smoke test of the model
+        image_dim = self.embed_images([Image.new("RGB", (32, 32))]).shape[1]
+        if image_dim != self.dim:
+            raise ModelLoadError(
+                f"model {model_id!r} gives text vectors of {self.dim} and image vectors of "
+                f"{image_dim} dimensions; they must share one space"
+            )
+
+    @classmethod
+    def from_dir(
+        cls,
+        model_dir: Path,
+        *,
+        device: str,
+        batch_size: int = 32,
+        model_id: str | None = None,
+        text_padding: str = "auto",
+    ) -> ClipEmbedder:
+        """Load model, tokenizer and image processor from a local directory (no network).
+
+        ``model_id`` defaults to ``local_model_id(model_dir)``; fp16 on CUDA, fp32 elsewhere.
+        """
+        if not (model_dir / "config.json").is_file():
+            raise ModelLoadError(f"{model_dir} is not a model directory: it has no config.json")
+        dtype = torch.float16 if device == "cuda" else torch.float32
+        model = AutoModel.from_pretrained(model_dir, dtype=dtype, local_files_only=True)
+        tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+        image_processor = AutoImageProcessor.from_pretrained(model_dir, local_files_only=True)
+        return cls(
+            model.to(device),
+            tokenizer,
+            image_processor,
+            model_id=model_id or local_model_id(model_dir),
+            device=device,
+            batch_size=batch_size,
+            text_padding=text_padding,
+        )
+
+    # -- texts ------------------------------------------------------------------------------
+
+    def tokenize(self, texts: Sequence[str], padding: TextPadding | None = None) -> dict[str, Any]:
+        """Token tensors for one batch, truncated at the model's context length."""
+        with self._tokenizer_lock:
+            batch = self.tokenizer(
+                list(texts),
+                padding=padding or self.text_padding,
+                truncation=True,
+                max_length=self.max_text_length,
+                return_tensors="pt",
+            )
+        return {k: v for k, v in batch.items() if k in self._text_inputs}
+
+    def encode_tokens(self, batch: dict[str, Any]) -> np.ndarray:
+        """Forward one tokenised batch; unit float32 rows."""
+        inputs = {k: v.to(self.device) for k, v in batch.items()}
+        with self._forward_lock, torch.inference_mode():
+            feats = _features(self.model.get_text_features(**inputs))
+            return _normalised(feats)
+
+    def embed_texts(
+        self, texts: Sequence[str], *, padding: TextPadding | None = None
+    ) -> np.ndarray:
+        """Embed texts in batches of ``batch_size``; ``padding`` overrides the default."""
+        if isinstance(texts, str):
+            raise TypeError("embed_texts takes a sequence of strings, not a single string")
+        texts = list(texts)
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"text {i} is a {type(text).__name__}, not a str")
+        out = [
+            self.encode_tokens(self.tokenize(texts[i : i + self.batch_size], padding))
+            for i in range(0, len(texts), self.batch_size)
+        ]
+        return np.concatenate(out) if out else self._empty()
+
+    # -- images -----------------------------------------------------------------------------
+
+    def preprocess_images(self, images: Sequence[Image.Image]) -> torch.Tensor:
+        """Pixel tensor (CPU, float32) through the checkpoint's own image processor."""
+        rgb = [im if im.mode == "RGB" else im.convert("RGB") for im in images]
+        pixels: torch.Tensor = self.image_processor(images=rgb, return_tensors="pt")["pixel_values"]
+        return pixels
+
+    def encode_pixels(self, pixel_values: torch.Tensor) -> np.ndarray:
+        """Forward one preprocessed batch; unit float32 rows."""
+        pixels = pixel_values.to(self.device, dtype=self.dtype)
+        with self._forward_lock, torch.inference_mode():
+            return _normalised(_features(self.model.get_image_features(pixel_values=pixels)))
+
+    def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """Embed PIL images in batches of ``batch_size``."""
+        images = list(images)
+        for i, image in enumerate(images):
+            if not isinstance(image, Image.Image):
+                raise TypeError(f"image {i} is a {type(image).__name__}, not a PIL image")
+        out = [
+            self.encode_pixels(self.preprocess_images(images[i : i + self.batch_size]))
+            for i in range(0, len(images), self.batch_size)
+        ]
+        return np.concatenate(out) if out else self._empty()
+
+    def _empty(self) -> np.ndarray:
+        return np.zeros((0, getattr(self, "dim", 0)), dtype=np.float32)
+
+    def describe(self) -> dict[str, object]:
+        """Base fields plus what was configured and how texts are padded."""
+        return {
+            **super().describe(),
+            "requested_model_id": self.requested_model_id,
+            "dtype": str(self.dtype).removeprefix("torch."),
+            "text_padding": self.text_padding,
+            "max_text_length": self.max_text_length,
+        }

@@ -1,0 +1,72 @@
+"""Everything the service needs, built once from Settings and closed on shutdown."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import structlog
+
+from visearch.cache.base import NullCache, SearchCache
+from visearch.config import Settings
+from visearch.ingest.fetch import UrlFetcher
+from visearch.ingest.files import ImageFiles
+from visearch.metrics import Metrics
+from visearch.models.base import Embedder
+from visearch.models.loader import load_embedder
+from visearch.services.indexing import Indexer
+from visearch.services.search import Searcher
+from visearch.store.base import VectorStore
+from visearch.store.factory import open_store
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    embedder: Embedder
+    store: VectorStore
+    files: ImageFiles
+    cache: SearchCache
+    fetcher: UrlFetcher
+    indexer: Indexer
+    searcher: Searcher
+    metrics: Metrics
+    #: Runs model calls and other blocking work off the event loop.
+    executor: ThreadPoolExecutor
+    started_at: float = field(default_factory=time.time)
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        embedder: Embedder | None = None,
+        cache: SearchCache | None = None,
+        metrics: Metrics | None = None,
+    ) -> Services:
+        """Load the model (unless given), open the store for it and wire the services."""
+        embedder = embedder or load_embedder(settings)
+        store = open_store(settings, embedder.model_id, embedder.dim)
+        metrics = metrics or Metrics()
+        cache = cache or NullCache()
+        files = ImageFiles.from_settings(settings)
+        fetcher = UrlFetcher.from_settings(settings)
+        indexer = Indexer(
+            settings, embedder, store, files, cache, fetcher,
+            on_indexed=metrics.images_indexed.inc,
+        )
+        searcher = Searcher(embedder, store, cache)
+        executor = ThreadPoolExecutor(
+            max_workers=max(4, settings.inference_threads * 4), thread_name_prefix="inference"
+        )
+        log.info("services_ready", model=embedder.describe(), store=store.describe())
+        return cls(settings, embedder, store, files, cache, fetcher, indexer, searcher, metrics,
+                   executor)
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
+        self.fetcher.close()
+        self.cache.close()
+        self.store.close()

@@ -1,0 +1,40 @@
+"""Open the configured vector store for one embedding model."""
+
+from __future__ import annotations
+
+from visearch.config import Settings
+from visearch.store.base import VectorStore
+
+
+def open_store(settings: Settings, model_id: str, dim: int) -> VectorStore:
+    """The store named by ``settings.store``: embedded edge shard or Qdrant server/local mode.
+
+    Raises ``CollectionMismatchError`` when the collection belongs to another model and
+    ``StoreUnavailableError`` when it cannot be opened (locked, unreachable).
+    """
+    if settings.store == "edge":
+        from visearch.store.edge import EdgeStore
+
+        return EdgeStore(
+            settings.data_dir,
+            model_id,
+            dim,
+            hnsw_m=settings.hnsw_m,
+            hnsw_ef_construct=settings.hnsw_ef_construct,
+        )
+    from visearch.store.qdrant import QdrantStore
+
+    api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
+    return QdrantStore(
+        model_id,
+        dim,
+        url=settings.qdrant_url,
+        path=None if settings.qdrant_url else settings.qdrant_path,
+        api_key=api_key,
+        timeout_s=settings.qdrant_timeout_s,
+        shard_number=settings.shard_number,
+        replication_factor=settings.replication_factor,
+        write_consistency_factor=settings.write_consistency_factor,
+        hnsw_m=settings.hnsw_m,
+        hnsw_ef_construct=settings.hnsw_ef_construct,
+    )

@@ -1,0 +1,1 @@
+"""Training of projection heads and adapters on frozen encoders (``visearch train-adapter``)."""

@@ -1,0 +1,259 @@
+"""What a bulk job asks for, and its expansion into one ``ItemSpec`` per image.
+
+A job names its images as a list of URLs, a server-side folder, or a manifest (inline entries
+or a JSONL file on the server). Server-side paths are only read under
+``VISEARCH_ALLOWED_ROOTS`` (after resolving symlinks): the folder and the manifest file are
+checked when the job is submitted; every item path is checked again when it is read, so a
+path that is not allowed becomes a clear per-item failure instead of a read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from visearch.config import Settings
+from visearch.ingest.scan import iter_image_files
+from visearch.services.indexing import IndexItem, ItemError
+
+MAX_MANIFEST_BYTES = 256 * 1024 * 1024
+
+
+class JobSpecError(ValueError):
+    """The job request cannot be accepted; ``status`` is the HTTP status to answer."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+class ManifestEntry(BaseModel):
+    """One manifest line: ``{"url" | "path", "image_id"?, "metadata"?}``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(default=None, max_length=8192)
+    path: str | None = Field(default=None, max_length=4096)
+    image_id: str | None = Field(default=None, max_length=128)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ManifestEntry:
+        if (self.url is None) == (self.path is None):
+            raise ValueError('give exactly one of "url" or "path"')
+        return self
+
+
+class JobRequest(BaseModel):
+    """``POST /api/v1/jobs``: exactly one of ``urls``, ``folder`` or ``manifest``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    urls: list[str] | None = Field(default=None, description="Image URLs to fetch and index.")
+    folder: str | None = Field(
+        default=None,
+        description="Server-side folder under VISEARCH_ALLOWED_ROOTS, scanned recursively.",
+    )
+    manifest: list[ManifestEntry] | str | None = Field(
+        default=None,
+        description="Inline entries, or the server-side path of a JSONL manifest under "
+        "VISEARCH_ALLOWED_ROOTS (relative item paths are relative to the manifest).",
+    )
+    metadata: dict[str, Any] = Field(
+        default_factory=dict, description="Metadata for every item (an item's own keys win)."
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> JobRequest:
+        given = [n for n in ("urls", "folder", "manifest") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise ValueError('give exactly one of "urls", "folder" or "manifest"')
+        return self
+
+    def describe(self) -> tuple[str, str]:
+        """(source kind, a short human description) for job listings."""
+        if self.urls is not None:
+            return "urls", f"{len(self.urls)} URLs"
+        if self.folder is not None:
+            return "folder", self.folder
+        if isinstance(self.manifest, str):
+            return "manifest", self.manifest
+        return "manifest", f"{len(self.manifest or [])} entries"
+
+
+@dataclass(frozen=True)
+class ItemSpec:
+    """One image of a job, as it travels in task messages and the journal."""
+
+    url: str | None = None
+    path: str | None = None
+    image_id: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def source(self) -> str:
+        return self.url or self.path or ""
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"u": self.url} if self.url is not None else {"p": self.path}
+        if self.image_id is not None:
+            out["i"] = self.image_id
+        if self.metadata:
+            out["m"] = self.metadata
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ItemSpec:
+        if not isinstance(data, dict) or ("u" in data) == ("p" in data):
+            raise ValueError(f"malformed item spec: {data!r}")
+        meta = data.get("m") or {}
+        if not isinstance(meta, dict):
+            raise ValueError(f"malformed item metadata: {meta!r}")
+        return cls(url=data.get("u"), path=data.get("p"), image_id=data.get("i"), metadata=meta)
+
+    def to_index_item(self, allowed_roots: Sequence[Path]) -> IndexItem | ItemError:
+        """The indexer's item, or the reason this item may not be read."""
+        if self.url is not None:
+            return IndexItem(url=self.url, image_id=self.image_id, metadata=self.metadata,
+                             filename=_url_name(self.url), source=self.url)
+        path = Path(self.path or "")
+        if not path.is_absolute():
+            return ItemError("invalid_path", f"item path must be absolute: {self.path}", 400)
+        if not is_allowed(path, allowed_roots):
+            return ItemError("path_not_allowed", f"{path} is not under VISEARCH_ALLOWED_ROOTS",
+                             403)
+        return IndexItem(path=path, image_id=self.image_id, metadata=self.metadata,
+                         filename=path.name, source=str(path))
+
+
+def _url_name(url: str) -> str | None:
+    tail = url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+    return tail[:255] or None
+
+
+def is_allowed(path: Path, roots: Iterable[Path]) -> bool:
+    """True when ``path`` (symlinks resolved) lies under one of ``roots``."""
+    try:
+        real = path.expanduser().resolve(strict=False)
+    except (OSError, RuntimeError):
+        return False
+    for root in roots:
+        try:
+            if real.is_relative_to(root.expanduser().resolve(strict=False)):
+                return True
+        except (OSError, RuntimeError):
+            continue
+    return False
+
+
+def _allowed_path(raw: str, settings: Settings, what: str) -> Path:
+    path = Path(raw).expanduser()
+    if not path.is_absolute():
+        raise JobSpecError(422, "invalid_path", f"the {what} path must be absolute: {raw}")
+    if not settings.allowed_roots:
+        raise JobSpecError(
+            403, "path_not_allowed",
+            f"server-side {what}s are disabled: set VISEARCH_ALLOWED_ROOTS to the folders "
+            "jobs may read",
+        )
+    if not is_allowed(path, settings.allowed_roots):
+        roots = ", ".join(str(r) for r in settings.allowed_roots)
+        raise JobSpecError(403, "path_not_allowed",
+                           f"{raw} is not under the allowed roots ({roots})")
+    return path.resolve()
+
+
+def _merge(base: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
+    return {**base, **own} if base else dict(own)
+
+
+def expand_job(request: JobRequest, settings: Settings) -> list[ItemSpec]:
+    """Every image of the job, in a stable order; raises ``JobSpecError`` when it cannot run."""
+    if request.urls is not None:
+        items = [ItemSpec(url=u.strip(), metadata=dict(request.metadata)) for u in request.urls]
+    elif request.folder is not None:
+        items = _folder_items(request.folder, request.metadata, settings)
+    elif isinstance(request.manifest, str):
+        items = _manifest_file_items(request.manifest, request.metadata, settings)
+    else:
+        items = [_entry_item(e, request.metadata, None) for e in request.manifest or []]
+    if not items:
+        raise JobSpecError(422, "empty_job", "the job has no images to index")
+    if len(items) > settings.job_max_items:
+        raise JobSpecError(
+            413, "too_many_items",
+            f"the job has {len(items)} items; the limit is {settings.job_max_items} "
+            "(VISEARCH_JOB_MAX_ITEMS): split it",
+        )
+    return items
+
+
+def _folder_items(raw: str, metadata: dict[str, Any], settings: Settings) -> list[ItemSpec]:
+    folder = _allowed_path(raw, settings, "folder")
+    if not folder.is_dir():
+        raise JobSpecError(422, "not_a_folder", f"{raw} is not an existing folder")
+    limit = settings.job_max_items
+    items: list[ItemSpec] = []
+    for path in iter_image_files([folder]):
+        items.append(ItemSpec(path=str(path), metadata=dict(metadata)))
+        if len(items) > limit:
+            break
+    return items
+
+
+def _entry_item(entry: ManifestEntry, metadata: dict[str, Any], base: Path | None) -> ItemSpec:
+    if entry.url is not None:
+        return ItemSpec(url=entry.url.strip(), image_id=entry.image_id,
+                        metadata=_merge(metadata, entry.metadata))
+    path = Path(entry.path or "").expanduser()
+    if base is not None and not path.is_absolute():
+        path = base / path
+    return ItemSpec(path=str(path), image_id=entry.image_id,
+                    metadata=_merge(metadata, entry.metadata))
+
+
+def _manifest_file_items(raw: str, metadata: dict[str, Any], settings: Settings) -> list[ItemSpec]:
+    path = _allowed_path(raw, settings, "manifest")
+    try:
+        size = path.stat().st_size
+        if size > MAX_MANIFEST_BYTES:
+            raise JobSpecError(413, "too_large", f"the manifest is {size} bytes; the limit is "
+                               f"{MAX_MANIFEST_BYTES}")
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise JobSpecError(422, "not_found", f"no manifest at {raw}") from None
+    except UnicodeDecodeError:
+        raise JobSpecError(422, "invalid_manifest", f"{raw} is not UTF-8 text") from None
+    except OSError as exc:
+        raise JobSpecError(422, "unreadable", f"cannot read {raw}: {exc.strerror}") from None
+    return parse_manifest(text, metadata, base=path.parent, name=raw)
+
+
+def parse_manifest(
+    text: str, metadata: dict[str, Any] | None = None, base: Path | None = None,
+    name: str = "manifest",
+) -> list[ItemSpec]:
+    """Items of a JSONL manifest; the first bad line is a ``JobSpecError`` naming it."""
+    items: list[ItemSpec] = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = ManifestEntry.model_validate(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise JobSpecError(422, "invalid_manifest",
+                               f"{name} line {lineno}: not JSON ({exc.msg})") from None
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"])
+            msg = err["msg"].removeprefix("Value error, ")
+            raise JobSpecError(422, "invalid_manifest",
+                               f"{name} line {lineno}: {where + ': ' if where else ''}{msg}"
+                               ) from None
+        items.append(_entry_item(entry, metadata or {}, base))
+    return items

@@ -1,0 +1,146 @@
+"""The worker side: the batch task and ``run_worker`` behind ``visearch worker``.
+
+A worker process loads the model and opens the shared store once, then consumes batches one
+at a time (solo pool: one model per process; run more processes to scale). Its writes bump
+the cache version in Redis like any replica's, so no API replica serves a page older than a
+job batch.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from celery import Celery, Task
+from celery.exceptions import Reject
+from prometheus_client import CollectorRegistry, start_http_server
+
+from visearch.cache.two_tier import build_cache
+from visearch.config import ConfigError, Settings
+from visearch.worker.batch import fail_batch, process_batch
+from visearch.worker.celery_app import TASK_NAME, connect, declare_queues, make_celery
+from visearch.worker.redis_store import RedisJobStore
+from visearch.worker.specs import ItemSpec
+from visearch.worker.state import JobsUnavailableError
+
+if TYPE_CHECKING:
+    from visearch.services.container import Services
+
+log = structlog.get_logger(__name__)
+
+
+class WorkerContext:
+    """What the task needs in a worker process: settings, services and the job store."""
+
+    def __init__(self, settings: Settings, registry: CollectorRegistry | None = None) -> None:
+        self.settings = settings
+        self.registry = registry or CollectorRegistry()
+        self.jobs = RedisJobStore.from_settings(settings)
+        self._services: Services | None = None
+
+    @property
+    def services(self) -> Services:
+        if self._services is None:
+            from visearch.metrics import Metrics
+            from visearch.services.container import Services
+
+            metrics = Metrics(self.registry)
+            self._services = Services.build(
+                self.settings, cache=build_cache(self.settings, self.registry), metrics=metrics
+            )
+        return self._services
+
+    def run(self, task: Task, job_id: str, raw_items: Any) -> str | None:
+        """One delivery of a batch task (see ``celery_app`` for the reliability rules)."""
+        settings = self.settings
+        try:
+            if not isinstance(job_id, str) or not isinstance(raw_items, list):
+                raise ValueError("expected (job_id: str, items: list)")
+            items = [(int(i), ItemSpec.from_dict(d)) for i, d in raw_items]
+        except (TypeError, ValueError) as exc:
+            log.error("poison_message", task_id=task.request.id, error=str(exc))
+            raise Reject(f"malformed batch: {exc}", requeue=False) from exc
+
+        attempt = int(task.request.retries or 0)
+        try:
+            deliveries = self.jobs.count_delivery(str(task.request.id), attempt)
+            if deliveries > settings.job_max_deliveries:
+                message = (f"the batch was delivered {deliveries - 1} times and never finished "
+                           "(its worker died each time): giving up on it")
+                log.error("poison_batch", job_id=job_id, task_id=task.request.id)
+                fail_batch(self.jobs, job_id, items, "poison", message)
+                raise Reject(message, requeue=False)
+            return process_batch(self.services.indexer, self.jobs, job_id, items,
+                                 settings.allowed_roots)
+        except Reject:
+            raise
+        except Exception as exc:
+            if attempt >= settings.job_max_retries:
+                message = f"gave up after {attempt + 1} attempts: {type(exc).__name__}: {exc}"
+                log.error("batch_failed", job_id=job_id, error=message)
+                try:
+                    fail_batch(self.jobs, job_id, items, "batch_failed", message)
+                except JobsUnavailableError:
+                    log.error("batch_failure_unrecorded", job_id=job_id)
+                raise Reject(message, requeue=False) from exc
+            countdown = settings.job_retry_backoff_s * 2**attempt
+            log.warning("batch_retry", job_id=job_id, attempt=attempt + 1, in_s=countdown,
+                        error=f"{type(exc).__name__}: {exc}")
+            raise task.retry(exc=exc, countdown=countdown) from exc
+
+    def close(self) -> None:
+        if self._services is not None:
+            self._services.close()
+        self.jobs.close()
+
+
+def register_tasks(app: Celery, ctx: WorkerContext) -> None:
+    @app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True,
+              max_retries=ctx.settings.job_max_retries)
+    def index_batch(self: Task, job_id: str, items: list[Any]) -> str | None:
+        return ctx.run(self, job_id, items)
+
+
+def run_worker(settings: Settings, loglevel: str | None = None) -> None:
+    """Consume job batches until stopped (``visearch worker``); blocks.
+
+    Needs ``VISEARCH_BROKER_URL``, ``VISEARCH_REDIS_URL`` and a store that several processes
+    share (``VISEARCH_STORE=qdrant``).
+    """
+    if not settings.broker_url:
+        raise ConfigError("visearch worker needs VISEARCH_BROKER_URL (amqp://...)")
+    if not settings.redis_url:
+        raise ConfigError("visearch worker needs VISEARCH_REDIS_URL for the job state")
+    if settings.store != "qdrant":
+        raise ConfigError(
+            "visearch worker needs a store that several processes share: set "
+            "VISEARCH_STORE=qdrant and VISEARCH_QDRANT_URL (the embedded edge store belongs "
+            "to one process; without a broker, jobs run inside the server)"
+        )
+    ctx = WorkerContext(settings)
+    app = make_celery(settings)
+    register_tasks(app, ctx)
+    ctx.services  # noqa: B018 - load the model and open the store before taking work
+    conn = connect(app)
+    try:
+        declare_queues(conn, settings.job_queue)
+    finally:
+        conn.release()
+    if settings.worker_metrics_port:
+        start_http_server(settings.worker_metrics_port, addr=settings.host, registry=ctx.registry)
+    log.info("worker_ready", queue=settings.job_queue, pid=os.getpid())
+    try:
+        app.worker_main([
+            "worker",
+            "--pool=solo",
+            "--concurrency=1",
+            f"--queues={settings.job_queue}",
+            f"--hostname=visearch-{os.getpid()}@%h",
+            f"--loglevel={(loglevel or settings.log_level)}",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ])
+    finally:
+        ctx.close()

@@ -1,0 +1,189 @@
+import { act, fireEvent, screen, waitFor, within } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { deadBase, startFakeApi, type FakeApi } from "./fakeApi";
+import { jpeg, renderApp, transfer } from "./helpers";
+
+let api: FakeApi;
+
+beforeEach(async () => {
+  api = await startFakeApi();
+});
+afterEach(() => api.close());
+
+const results = () => screen.queryAllByTestId("result");
+const searchbox = () => screen.getByRole("searchbox");
+
+describe("search box", () => {
+  it("debounces typing into one search and shows the results", async () => {
+    renderApp(api.base);
+    expect(screen.getByTestId("empty-state")).toBeInTheDocument();
+    // keystrokes in one synchronous burst: the debounce must coalesce them
+    for (const v of ["d", "dr", "dre", "dres", "dress"]) fireEvent.change(searchbox(), { target: { value: v } });
+    await waitFor(() => expect(results().length).toBe(24));
+    expect(api.searches().map((s) => s.text)).toEqual(["dress"]);
+    const tile = within(results()[0]).getByRole("button");
+    expect(tile).toHaveAccessibleName("Open dress_photo_0.jpg, score 0.90");
+    expect(within(results()[0]).getByRole("img")).toHaveAttribute("alt", "a red dress on a hanger");
+    expect(within(results()[0]).getByRole("img")).toHaveAttribute("loading", "lazy");
+    expect(window.location.search).toBe("?q=dress");
+  });
+
+  it("shows only the newest query's results when an older one is still in flight", async () => {
+    const user = userEvent.setup();
+    renderApp(api.base);
+    fireEvent.change(searchbox(), { target: { value: "slow" } });
+    fireEvent.submit(searchbox().closest("form")!);
+    await user.clear(searchbox());
+    await user.type(searchbox(), "fast{Enter}");
+    await waitFor(() => expect(results().length).toBeGreaterThan(0));
+    await new Promise((r) => setTimeout(r, 500)); // the slow answer has arrived by now
+    expect(screen.queryByRole("button", { name: /slow_photo/ })).toBeNull();
+    expect(within(results()[0]).getByRole("button")).toHaveAccessibleName(/^Open fast_photo_0/);
+  });
+
+  it("pasting an image sets a removable chip and searches by it", async () => {
+    const user = userEvent.setup();
+    renderApp(api.base);
+    fireEvent.paste(searchbox(), { clipboardData: transfer([jpeg("cat.jpg")]) });
+    const chip = await screen.findByTestId("query-chip");
+    expect(chip).toHaveTextContent("cat.jpg");
+    await waitFor(() => expect(results().length).toBeGreaterThan(0));
+    expect(api.searches().at(-1)?.image_data).toMatch(/^data:image\/jpeg;base64,/);
+
+    // words added to the image make a combined query with a text weight
+    await user.type(searchbox(), "red");
+    await waitFor(() => expect(api.searches().at(-1)?.text).toBe("red"));
+    expect(api.searches().at(-1)).toMatchObject({ text: "red", text_weight: 0.5 });
+    expect(api.searches().at(-1)?.image_data).toMatch(/^data:/);
+    expect(screen.getByLabelText("Text weight in the combined query")).toBeInTheDocument();
+
+    await user.click(screen.getByRole("button", { name: "Remove image cat.jpg from the query" }));
+    expect(screen.queryByTestId("query-chip")).toBeNull();
+    await waitFor(() => expect(api.searches().at(-1)).toEqual({ text: "red", top_k: 24, offset: 0 }));
+  });
+
+  it("pasting an image URL searches by that URL", async () => {
+    renderApp(api.base);
+    fireEvent.paste(searchbox(), { clipboardData: transfer([], "https://example.org/pics/boots.png") });
+    expect(await screen.findByTestId("query-chip")).toHaveTextContent("boots.png");
+    await waitFor(() => expect(api.searches().at(-1)?.image_url).toBe("https://example.org/pics/boots.png"));
+    expect(searchbox()).toHaveValue("");
+  });
+
+  it("dropping an image anywhere searches by it", async () => {
+    renderApp(api.base);
+    const dt = transfer([jpeg("drop.jpg")]);
+    fireEvent.dragEnter(window, { dataTransfer: dt });
+    expect(screen.getByTestId("drop-overlay")).toBeInTheDocument();
+    fireEvent.drop(window, { dataTransfer: dt });
+    expect(await screen.findByTestId("query-chip")).toHaveTextContent("drop.jpg");
+    expect(screen.queryByTestId("drop-overlay")).toBeNull();
+    await waitFor(() => expect(api.searches().at(-1)?.image_data).toMatch(/^data:image\/jpeg/));
+  });
+
+  it("picking a file searches by it", async () => {
+    const user = userEvent.setup();
+    renderApp(api.base);
+    await user.upload(screen.getByTestId("query-file-input"), jpeg("picked.jpg"));
+    expect(await screen.findByTestId("query-chip")).toHaveTextContent("picked.jpg");
+    await waitFor(() => expect(api.searches()).toHaveLength(1));
+  });
+
+  it("answers a repeated query from the session cache", async () => {
+    const user = userEvent.setup();
+    renderApp(api.base);
+    await user.type(searchbox(), "hat{Enter}");
+    await waitFor(() => expect(results().length).toBeGreaterThan(0));
+    await user.clear(searchbox());
+    await user.type(searchbox(), "shoe{Enter}");
+    await waitFor(() => expect(within(results()[0]).getByRole("button")).toHaveAccessibleName(/shoe_/));
+    const sent = api.searches().length;
+    act(() => window.history.back());
+    await waitFor(() => expect(searchbox()).toHaveValue("hat"));
+    await waitFor(() => expect(screen.getByTestId("result-summary")).toHaveTextContent("cached"));
+    expect(within(results()[0]).getByRole("button")).toHaveAccessibleName(/hat_/);
+    expect(api.searches().length).toBe(sent);
+  });
+});
+
+describe("results", () => {
+  it("loads the next page with offset and appends it", async () => {
+    const user = userEvent.setup();
+    renderApp(api.base);
+    await user.type(searchbox(), "a{Enter}");
+    await waitFor(() => expect(results()).toHaveLength(24));
+    await user.click(screen.getByRole("button", { name: "Load more" }));
+    await waitFor(() => expect(results()).toHaveLength(40));
+    expect(api.searches().at(-1)).toMatchObject({ offset: 24, top_k: 24 });
+    expect(screen.queryByRole("button", { name: "Load more" })).toBeNull();
+    expect(screen.getByText(/That's everything/)).toBeInTheDocument();
+  });
+
+  it("refinement controls change top_k, threshold and label", async () => {
+    const user = userEvent.setup();
+    renderApp(api.base);
+    await user.type(searchbox(), "a{Enter}");
+    await waitFor(() => expect(results()).toHaveLength(24));
+    await user.selectOptions(screen.getByLabelText("Per page"), "12");
+    await waitFor(() => expect(results()).toHaveLength(12));
+    await user.selectOptions(screen.getByLabelText("Label"), "hat");
+    await waitFor(() => expect(api.searches().at(-1)).toMatchObject({ top_k: 12, filter: { label: "hat" } }));
+    const slider = screen.getByLabelText("Minimum score");
+    fireEvent.change(slider, { target: { value: "0.85" } });
+    fireEvent.keyUp(slider);
+    await waitFor(() => expect(api.searches().at(-1)).toMatchObject({ threshold: 0.85 }));
+  });
+
+  it("explains why there are no results and offers the fix", async () => {
+    const user = userEvent.setup();
+    renderApp(api.base);
+    await user.type(searchbox(), "a{Enter}");
+    await waitFor(() => expect(results().length).toBeGreaterThan(0));
+    const slider = screen.getByLabelText("Minimum score");
+    fireEvent.change(slider, { target: { value: "0.99" } });
+    fireEvent.keyUp(slider);
+    const none = await screen.findByTestId("no-results");
+    expect(none).toHaveTextContent("No image scored 0.99 or more.");
+    await user.click(within(none).getByRole("button", { name: "Show all scores" }));
+    // the unfiltered answer is still in the session cache: no new request
+    await waitFor(() => expect(screen.getByTestId("result-summary")).toHaveTextContent("cached"));
+    expect(results().length).toBeGreaterThan(0);
+    expect(screen.getByLabelText("Minimum score")).toHaveValue("0");
+
+    await user.clear(searchbox());
+    await user.type(searchbox(), "nothing{Enter}");
+    expect(await screen.findByTestId("no-results")).toHaveTextContent("Nothing in the index matched this query.");
+  });
+});
+
+describe("errors and status", () => {
+  it("shows the API's error message for a failed query", async () => {
+    const user = userEvent.setup();
+    renderApp(api.base);
+    await user.type(searchbox(), "fail{Enter}");
+    expect(await screen.findByTestId("error-message")).toHaveTextContent("unknown filter field 'colour'");
+    expect(screen.getByTestId("search-error")).toHaveTextContent("This search didn't work");
+  });
+
+  it("says the API is down, in the banner and for a query", async () => {
+    const user = userEvent.setup();
+    renderApp(await deadBase());
+    expect(await screen.findByTestId("api-down")).toHaveTextContent("The search service is unavailable.");
+    expect(screen.getByText("API unreachable")).toBeInTheDocument();
+    await user.type(searchbox(), "hat{Enter}");
+    expect(await screen.findByTestId("search-error")).toHaveTextContent("Can't reach the search service");
+    expect(screen.getByRole("button", { name: "Try again" })).toBeInTheDocument();
+  });
+
+  it("shows model, device and count, and warns about a fallback model", async () => {
+    await api.close();
+    api = await startFakeApi({ fallback: true });
+    renderApp(api.base);
+    expect(await screen.findByTestId("image-count")).toHaveTextContent("40");
+    expect(screen.getByTestId("model-id")).toHaveTextContent("openai/clip-vit-base-patch32");
+    expect(screen.getByTestId("device")).toHaveTextContent("cpu");
+    expect(screen.getByTestId("fallback-warning")).toHaveTextContent("Running a fallback model.");
+    expect(screen.getByTestId("fallback-warning")).toHaveTextContent("openai/clip-vit-large-patch14");
+  });
+});
