@@ -189,6 +189,11 @@ def index(
                     elapsed = bar.tasks[0].elapsed or 0
                     if elapsed:
                         bar.update(task, rate=f"{bar.tasks[0].completed / elapsed:.1f} img/s")
+                if counts["indexed"]:
+                    # Builds the HNSW graph once, after the bulk load; it blocks the process,
+                    # which is fine here and the reason the server never does it mid-traffic.
+                    bar.update(task, description="building index")
+                    services.store.optimize()
     summary = {"indexed": counts["indexed"], "already_indexed": counts["duplicate"],
                "skipped": skipped, "failed": counts["failed"],
                "failures": [{"file": f, "reason": r} for f, r in failures]}
@@ -323,6 +328,18 @@ def stats(api: ApiOpt = None, as_json: JsonOpt = False) -> None:
     for key, value in body.items():
         table.add_row(key, json.dumps(value) if isinstance(value, dict) else str(value))
     console.print(table)
+
+
+def _register_subcommands() -> None:
+    """Commands that live with their own packages."""
+    from visearch.eval.cli import eval_command
+
+    app.command("eval", help="Measure retrieval quality on a captions or labels dataset.")(
+        eval_command
+    )
+
+
+_register_subcommands()
 
 
 def main() -> None:  # pragma: no cover - console entry point alias

@@ -31,7 +31,12 @@ test("typing text shows results", async ({ page }) => {
   await screenshot(page, "02-text-results");
   await page.mouse.move(5, 5);
   await page.emulateMedia({ colorScheme: "dark" });
+  await expect(results(page).first().locator(".tile-overlay")).toHaveCSS("opacity", "0");
   await screenshot(page, "02b-text-results-dark");
+  await page.emulateMedia({ colorScheme: "light" });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await expect(page.getByRole("searchbox")).toBeVisible();
+  await screenshot(page, "02c-text-results-mobile");
 });
 
 test("dropping an image file searches by it and its own image comes first", async ({ page }) => {
@@ -123,7 +128,7 @@ test("uploading 5 files shows progress, then they are searchable", async ({ page
   await expect(panel.getByTestId("upload-item")).toHaveCount(5);
   await expect(panel.locator('[data-status="uploading"], [data-status="processing"]').first()).toBeVisible();
   await expect(panel.getByTestId("upload-summary")).toContainText("Uploading");
-  await screenshot(page, "05-upload-progress");
+  await screenshot(page, "05-upload-progress", { settle: false });
 
   await expect(panel.getByTestId("upload-summary")).toContainText("Done.", { timeout: 60_000 });
   const statuses = await panel.getByTestId("upload-item").evaluateAll((els) => els.map((e) => e.getAttribute("data-status")));
@@ -165,4 +170,5 @@ test("API down shows a clear message", async ({ page }) => {
   await page.unroute("**/api/**");
   await page.getByRole("button", { name: "Try again" }).click();
   await expect(results(page).first()).toBeVisible();
+  await expect(page.getByTestId("api-down")).toHaveCount(0);
 });

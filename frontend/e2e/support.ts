@@ -57,10 +57,10 @@ export function fileAsBase64(path: string): { name: string; b64: string } {
   return { name: basename(path), b64: readFileSync(path).toString("base64") };
 }
 
-export async function screenshot(page: Page, name: string): Promise<void> {
+export async function screenshot(page: Page, name: string, opts: { settle?: boolean } = {}): Promise<void> {
   mkdirSync(SCREENSHOTS, { recursive: true });
-  // let lazy thumbnails and fade-ins settle
-  await page.waitForLoadState("networkidle").catch(() => undefined);
+  // let lazy thumbnails and fade-ins settle (not for a state that exists only mid-request)
+  if (opts.settle !== false) await page.waitForLoadState("networkidle").catch(() => undefined);
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`) });
 }
 

@@ -161,6 +161,13 @@ export default function App({ client = defaultClient, cache: cacheProp, statsInt
     return () => window.removeEventListener("popstate", onPop);
   }, [run, debounced]);
 
+  // a search that worked means the API is back: clear the "unavailable" banner now
+  const statsDown = stats.error !== null;
+  const refreshStats = stats.refresh;
+  useEffect(() => {
+    if (search.state.status === "ready" && statsDown) void refreshStats();
+  }, [search.state.status, statsDown, refreshStats]);
+
   // remember labels seen this session for the label filter
   useEffect(() => {
     const found = search.state.results.map((r) => r.label).filter((l): l is string => !!l);

@@ -69,6 +69,14 @@ describe("Add images", () => {
     expect(within(panel).getByTestId("upload-item")).toHaveTextContent("Can't reach the visearch API");
   });
 
+  it("keeps Tab inside the sheet", async () => {
+    const { user, panel } = await openPanel();
+    for (let i = 0; i < 6; i++) {
+      await user.tab();
+      expect(panel.contains(document.activeElement)).toBe(true);
+    }
+  });
+
   it("closes with Esc and gives focus back to the button", async () => {
     const { user } = await openPanel();
     await user.keyboard("{Escape}");

@@ -4,7 +4,7 @@ Imported by ``scripts/bench_core.py`` (``from bench.model import ...``). Run dir
 measure a full-size ViT-B/32 built from the shared config with random weights (speed only;
 random weights say nothing about quality):
 
-    PYTHONPATH=backend .venv/bin/python scripts/bench/model.py [--device auto] [--images 64]
+    PYTHONPATH=backend .venv/bin/python scripts/bench/model.py [--device auto] [--threads 1]
 """
 
 from __future__ import annotations
@@ -160,7 +160,12 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--n", type=int, default=200, help="single queries per padding mode")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     args = parser.parse_args()
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)  # oversubscribed cores make extra threads spin
     sys.path.insert(0, str(ROOT / "backend"))
     from tests.support.clip import make_clip_dir
     from visearch.config import load_settings
@@ -173,6 +178,7 @@ def main() -> None:
         embedder = load_embedder(settings)
         images = _clothing_images(args.images)
         report = {
+            "torch_threads": torch.get_num_threads(),
             "forward": bench_model_forward(embedder, images, args.batch_size),
             "text_latency": bench_text_latency(embedder, QUERIES, n=args.n),
         }

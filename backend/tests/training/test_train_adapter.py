@@ -75,6 +75,9 @@ def test_trains_end_to_end_and_writes_loadable_dir(
     )
     assert code == 0, output
     assert (out / "model.safetensors").read_bytes() == (out2 / "model.safetensors").read_bytes()
+    history2 = json.loads((out2 / "config.json").read_text())["training"]["history"]
+    assert history2 == config["training"]["history"]  # same losses and metrics every epoch
+    assert all(np.isfinite(h["loss"]) for h in history2[1:])
 
 
 def test_untrained_adapter_leaves_embeddings_unchanged(

@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         try:
             yield
         finally:
+            await app.state.services.fetcher.aclose()
             if owned:
                 await asyncio.to_thread(app.state.services.close)
             app.state.services = None

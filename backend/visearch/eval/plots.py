@@ -143,7 +143,10 @@ def contact_sheet(
         if query_path is not None:
             ax.imshow(_thumbnail(query_path))
             ax.set_title("query", fontsize="small")
-            ax.set_xlabel(textwrap.shorten(spec.queries[q], 40), fontsize="x-small")
+            name = query_path.name if len(query_path.name) <= 28 else "…" + query_path.name[-27:]
+            if task == "image-image":
+                name = f"{run.data.query_labels[q]}: {name}"
+            ax.set_xlabel(name, fontsize="x-small")
         else:
             ax.text(0.5, 0.5, textwrap.fill(spec.queries[q], 24), ha="center", va="center",
                     fontsize="small", wrap=True)

@@ -24,6 +24,7 @@ from visearch.models.efficientnet_lite import (
     EfficientNetLite,
     load_efficientnet_lite,
     normalize,
+    optimized_multiscale,
     to_pixels,
 )
 from visearch.models.heads import Head, HeadConfig
@@ -64,10 +65,16 @@ class TowerConfig:
 class OfflineTowers:
     """The two frozen encoders and the exact feature recipe the heads were trained on."""
 
-    def __init__(self, config: TowerConfig, device: str = "cpu") -> None:
+    def __init__(self, config: TowerConfig, device: str = "cpu", optimize: bool = False) -> None:
+        """``optimize`` (CPU only): run the image tower as a frozen, oneDNN-optimised trace."""
         self.config = config
         self.device = device
         self.image_net: EfficientNetLite = load_efficientnet_lite(config.image_variant).to(device)
+        self._fast_image = (
+            optimized_multiscale(self.image_net, config.image_stages, config.image_size)
+            if optimize and device == "cpu"
+            else None
+        )
         self.text_net = MiniLMTextTower(device=device)
 
     @property
@@ -86,6 +93,8 @@ class OfflineTowers:
         if flip:
             pixels = pixels.flip(-1)
         x = normalize(pixels.to(self.device))
+        if self._fast_image is not None:
+            return self._fast_image(x).float()
         return self.image_net.features(x, stages=c.image_stages).multiscale().float()
 
     @torch.inference_mode()

@@ -66,7 +66,7 @@ class CachedOfflineFeatures:
     @property
     def towers(self) -> OfflineTowers:
         if self._towers is None:  # loaded only when something is not cached yet
-            self._towers = OfflineTowers(self.config, self.device)
+            self._towers = OfflineTowers(self.config, self.device, optimize=True)
         return self._towers
 
     def _encode_images(self, images: list[Image.Image]) -> np.ndarray:

@@ -54,8 +54,11 @@ class JobStatus(BaseModel):
     started_at: str | None
     finished_at: str | None
     error: str | None = Field(description="Why the whole job failed, when it did.")
-    failures: list[JobFailure] | None = None
-    failures_truncated: bool | None = None
+
+
+class JobDetail(JobStatus):
+    failures: list[JobFailure] = Field(description="The first failed items, with reasons.")
+    failures_truncated: bool = Field(description="More items failed than listed.")
 
 
 class JobList(BaseModel):
@@ -120,14 +123,14 @@ async def list_jobs(
     return {"jobs": [v.to_dict(with_failures=False) for v in views]}
 
 
-@router.get("/{job_id}", response_model=JobStatus, responses=ERRORS)
+@router.get("/{job_id}", response_model=JobDetail, responses=ERRORS)
 async def get_job(job_id: str, jobs: JobsDep) -> dict[str, Any]:
     """State, counts, failures with reasons, rate and ETA of one job."""
     view = await _call(jobs.get, _job_id(job_id))
     return view.to_dict()
 
 
-@router.delete("/{job_id}", response_model=JobStatus, responses=ERRORS)
+@router.delete("/{job_id}", response_model=JobDetail, responses=ERRORS)
 async def cancel_job(job_id: str, jobs: JobsDep) -> dict[str, Any]:
     """Cancel a queued or running job (items not yet indexed are skipped)."""
     view = await _call(jobs.cancel, _job_id(job_id))

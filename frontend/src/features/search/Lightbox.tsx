@@ -6,6 +6,7 @@ import type { ApiClient } from "../../api/client";
 import type { ImageInfo, Json, SearchResult } from "../../api/types";
 import { formatBytes } from "../../lib/files";
 import { ChevronLeft, ChevronRight, CloseIcon, SparkIcon } from "../../ui/icons";
+import { trapTab } from "../../ui/focus";
 import { altText, displayName } from "./labels";
 
 interface Props {
@@ -72,18 +73,8 @@ export function Lightbox({ client, results, index, hasMore, onNavigate, onClose,
     } else if (e.key === "ArrowRight" && hasNext) {
       e.preventDefault();
       onNavigate(index + 1);
-    } else if (e.key === "Tab") {
-      const focusable = dialogRef.current?.querySelectorAll<HTMLElement>("button:not([disabled]), a[href]");
-      if (!focusable || focusable.length === 0) return;
-      const first = focusable[0];
-      const last = focusable[focusable.length - 1];
-      if (e.shiftKey && document.activeElement === first) {
-        e.preventDefault();
-        last.focus();
-      } else if (!e.shiftKey && document.activeElement === last) {
-        e.preventDefault();
-        first.focus();
-      }
+    } else {
+      trapTab(e, dialogRef.current);
     }
   };
 

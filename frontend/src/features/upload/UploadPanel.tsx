@@ -2,6 +2,7 @@
 // progress, and a summary of what was indexed, what was already there and what failed.
 import { useEffect, useRef, useState, type DragEvent, type KeyboardEvent } from "react";
 import { dragHasFiles, filesFromDrop, formatBytes } from "../../lib/files";
+import { trapTab } from "../../ui/focus";
 import { CloseIcon, FolderIcon, UploadIcon } from "../../ui/icons";
 import type { UploadItem, UploadSummary } from "./useUploader";
 
@@ -28,6 +29,7 @@ export function UploadPanel({ items, summary, onAdd, onClose, onClearFinished, o
   const fileRef = useRef<HTMLInputElement>(null);
   const dirRef = useRef<HTMLInputElement>(null);
   const closeRef = useRef<HTMLButtonElement>(null);
+  const sheetRef = useRef<HTMLDivElement>(null);
   const busy = summary.pending > 0;
 
   useEffect(() => {
@@ -48,12 +50,15 @@ export function UploadPanel({ items, summary, onAdd, onClose, onClearFinished, o
     if (e.key === "Escape") {
       e.preventDefault();
       onClose();
+    } else {
+      trapTab(e, sheetRef.current);
     }
   };
 
   return (
     <div className="sheet-backdrop" onMouseDown={(e) => e.target === e.currentTarget && onClose()}>
       <div
+        ref={sheetRef}
         className="sheet"
         role="dialog"
         aria-modal="true"
