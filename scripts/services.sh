@@ -86,8 +86,11 @@ start_rabbit() {
     > "$RABBITMQ_CONFIG_FILE.conf"
   printf '[].\n' > "$RABBITMQ_ENABLED_PLUGINS_FILE"
   printf '[].\n' > "$RABBITMQ_ADVANCED_CONFIG_FILE"
-  (cd "$STATE_DIR/rabbitmq" && HOME="$HOME_FOR_RABBIT" nohup "$RABBIT_BIN/rabbitmq-server" \
-     > "$RABBITMQ_LOG_BASE/startup.log" 2>&1 &)
+  # Every descriptor of the background server points at the log: a caller capturing this
+  # script's output (a pipe, "$(...)") must not wait for the server to exit.
+  (cd "$STATE_DIR/rabbitmq" && HOME="$HOME_FOR_RABBIT" exec nohup "$RABBIT_BIN/rabbitmq-server") \
+    > "$RABBITMQ_LOG_BASE/startup.log" 2>&1 < /dev/null &
+  disown || true
   # await_startup fails at once while the node has not registered with epmd yet: retry it
   # until the deadline.
   local deadline=$((SECONDS + TIMEOUT))

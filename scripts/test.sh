@@ -20,7 +20,7 @@ if [ -x scripts/services.sh ]; then
   step "starting Redis and RabbitMQ on 127.0.0.1"
   trap 'bash scripts/services.sh stop || true' EXIT
   bash scripts/services.sh start
-  eval "$(bash scripts/services.sh env)"
+  eval "$(bash scripts/services.sh test-env)"
 fi
 
 step "backend tests"

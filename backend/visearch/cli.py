@@ -147,6 +147,9 @@ def index(
         bool, typer.Option(help="Use each image's folder name as its label.")
     ] = False,
     metadata: Annotated[str | None, typer.Option(help="JSON object stored with every image.")] = None,
+    async_: Annotated[
+        bool, typer.Option("--async", help="Run as a server-side job and follow it (needs --api).")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Index images; prints a summary of indexed / already indexed / skipped / failed."""
@@ -159,6 +162,8 @@ def index(
             meta = json.loads(metadata)
         except json.JSONDecodeError as exc:
             fail(f"--metadata is not valid JSON: {exc}")
+    if async_:
+        _index_as_job(api, paths, meta)
     images = list(iter_image_files(paths))
     skipped = _count_skipped(paths, images)
     label: Callable[[Path], str | None] | None = (lambda p: p.parent.name) if label_from_folder else None
@@ -208,6 +213,20 @@ def index(
             err_console.print(f"  [red]failed[/] {name}: {reason}")
     if counts["failed"]:
         raise typer.Exit(2)
+
+
+def _index_as_job(api: str | None, paths: list[Path], meta: dict[str, Any]) -> NoReturn:
+    """Submit the paths as one server-side job (the server must see the same folders)."""
+    from visearch.worker.client import JobClientError, exit_code, print_job, submit_and_follow
+
+    if not api:
+        fail("--async needs --api URL (the job runs on the server)")
+    try:
+        job = submit_and_follow(api, paths=[p.resolve() for p in paths], metadata=meta)
+    except JobClientError as exc:
+        fail(str(exc))
+    print_job(job, console)
+    raise typer.Exit(exit_code(job))
 
 
 def _index_via_api(
@@ -333,9 +352,14 @@ def stats(api: ApiOpt = None, as_json: JsonOpt = False) -> None:
 def _register_subcommands() -> None:
     """Commands that live with their own packages."""
     from visearch.eval.cli import eval_command
+    from visearch.worker.client import jobs_command, worker_command
 
     app.command("eval", help="Measure retrieval quality on a captions or labels dataset.")(
         eval_command
+    )
+    app.command("jobs", help="List bulk indexing jobs, or show / cancel one.")(jobs_command)
+    app.command("worker", help="Run a Celery worker for bulk jobs (needs a broker).")(
+        worker_command
     )
 
 

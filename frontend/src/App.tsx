@@ -408,7 +408,13 @@ export default function App({ client = defaultClient, cache: cacheProp, statsInt
           onRemoveImage={onRemoveImage}
           onClear={onClear}
         />
-        <button ref={addButtonRef} type="button" className="btn btn-primary add-btn" onClick={() => setUploadOpen(true)}>
+        <button
+          ref={addButtonRef}
+          type="button"
+          className="btn btn-primary add-btn"
+          aria-label="Add images"
+          onClick={() => setUploadOpen(true)}
+        >
           <PlusIcon /> <span className="add-label">Add images</span>
         </button>
       </header>

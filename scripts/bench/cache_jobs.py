@@ -23,6 +23,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -91,15 +92,15 @@ def bench_cache(model_dir: Path, redis_url: str | None, gallery: int, queries: i
         cache.clear_local()
         uncached, l1, l2, emb_only = [], [], [], []
         for text in texts:  # first time each text is seen: embed + search
-            uncached.append(_timed(lambda t=text: search(SearchQuery(text=t, top_k=10))))
+            uncached.append(_timed(partial(search, SearchQuery(text=text, top_k=10))))
         for text in texts:  # the same page again: L1
-            l1.append(_timed(lambda t=text: search(SearchQuery(text=t, top_k=10))))
+            l1.append(_timed(partial(search, SearchQuery(text=text, top_k=10))))
         for text in texts:  # another page size: embedding from L1, store search again
-            emb_only.append(_timed(lambda t=text: search(SearchQuery(text=t, top_k=20))))
+            emb_only.append(_timed(partial(search, SearchQuery(text=text, top_k=20))))
         if redis_url:
             for text in texts:  # L1 emptied: the page comes from Redis
                 cache.clear_local()
-                l2.append(_timed(lambda t=text: search(SearchQuery(text=t, top_k=10))))
+                l2.append(_timed(partial(search, SearchQuery(text=text, top_k=10))))
         out: dict[str, Any] = {
             "gallery_images": gallery, "queries": len(texts), "model_id":
             services.embedder.model_id, "redis": bool(redis_url),
@@ -134,15 +135,17 @@ def _job_result(view: Any, submitted: float, finished: float) -> dict[str, Any]:
     }
 
 
-def bench_local_job(model_dir: Path, images: list[Path], tmp: Path) -> dict[str, Any]:
+def bench_local_job(model_dir: Path, images: list[Path], tmp: Path,
+                    store: str = "edge") -> dict[str, Any]:
     from visearch.config import load_settings
     from visearch.services.container import Services
     from visearch.worker.manager import LocalJobManager
     from visearch.worker.specs import JobRequest
 
     settings = load_settings(model=str(model_dir), model_fallback="", device="cpu",
-                             data_dir=tmp / "local-data", allowed_roots=[FLICKR],
-                             redis_url=None, broker_url=None)
+                             data_dir=tmp / f"local-data-{store}", allowed_roots=[FLICKR],
+                             redis_url=None, broker_url=None, store=store,
+                             qdrant_path=tmp / "local-qdrant" if store == "qdrant" else None)
     services = Services.build(settings)
     manager = LocalJobManager(settings, services.indexer, idle_poll_s=0.05)
     manager.start()
@@ -156,7 +159,7 @@ def bench_local_job(model_dir: Path, images: list[Path], tmp: Path) -> dict[str,
             {"manifest": [{"path": str(p)} for p in images]}))
         while (view := manager.get(view.job_id)).state in ("queued", "running"):
             time.sleep(0.02)
-        return {"runner": "in-process", "store": "edge",
+        return {"runner": "in-process", "store": store if store == "edge" else "qdrant (local mode)",
                 **_job_result(view, submitted, time.perf_counter())}
     finally:
         manager.stop()
@@ -234,6 +237,9 @@ def main() -> None:
     import torch
 
     from tests.support.clip import make_clip_dir
+    from visearch.logs import configure_logging
+
+    configure_logging("WARNING", "console")  # logs on stderr, the JSON report alone on stdout
 
     report: dict[str, Any] = {"cpu_count": os.cpu_count(), "torch_threads":
                               torch.get_num_threads(), "model": args.model}
@@ -244,13 +250,19 @@ def main() -> None:
             report["cache"] = bench_cache(model_dir, args.redis, args.gallery, args.queries, tmp)
         if "jobs" not in args.skip:
             images = _images(1000, args.job_images)
-            jobs: dict[str, Any] = {"in_process": bench_local_job(model_dir, images, tmp)}
+            jobs: dict[str, Any] = {
+                "in_process": bench_local_job(model_dir, images, tmp),
+                # The same store as the worker's, to separate queue cost from store cost.
+                "in_process_qdrant_local": bench_local_job(model_dir, images, tmp, "qdrant"),
+            }
             if args.redis and args.broker:
                 jobs["rabbitmq"] = bench_broker_job(model_dir, images, tmp, args.redis,
                                                     args.broker)
+                rate = jobs["rabbitmq"]["images_per_s_job"]
                 jobs["ratio_rabbitmq_over_in_process"] = round(
-                    jobs["rabbitmq"]["images_per_s_job"]
-                    / jobs["in_process"]["images_per_s_job"], 2)
+                    rate / jobs["in_process"]["images_per_s_job"], 2)
+                jobs["ratio_rabbitmq_over_in_process_same_store"] = round(
+                    rate / jobs["in_process_qdrant_local"]["images_per_s_job"], 2)
             else:
                 jobs["rabbitmq"] = "skipped: set VISEARCH_TEST_REDIS_URL and _BROKER_URL"
             report["jobs"] = jobs

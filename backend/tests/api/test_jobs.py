@@ -43,7 +43,7 @@ def _follow(client: TestClient, job_id: str, timeout_s: float = 120) -> dict[str
     while time.monotonic() < deadline:
         job = client.get(f"/api/v1/jobs/{job_id}").json()
         if job["state"] not in ("queued", "running"):
-            return job  # type: ignore[no-any-return]
+            return job
         time.sleep(0.05)
     raise AssertionError(f"job did not finish: {job}")
 
@@ -65,6 +65,11 @@ def test_folder_job_end_to_end(api: TestClient) -> None:
     assert api.get("/api/v1/stats").json()["count"] == n
     hit = api.post("/api/v1/search", json={"text": "a hat", "top_k": 1}).json()["results"][0]
     assert hit["metadata"] == {"batch": "hats"}
+
+    metrics = api.get("/metrics").text
+    assert f'visearch_job_items_total{{outcome="done"}} {float(n)}' in metrics
+    assert 'visearch_jobs_total{state="completed"} 1.0' in metrics
+    assert 'visearch_jobs_queue_depth{runner="local"} 0.0' in metrics
 
     listed = api.get("/api/v1/jobs").json()["jobs"]
     assert [j["job_id"] for j in listed] == [accepted["job_id"]]

@@ -20,7 +20,7 @@ FLICKR = DATA_DIR / "flickr8k" / "images"
 def _job(server: ServerProcess, job_id: str) -> dict[str, Any]:
     resp = httpx.get(f"{server.url}/api/v1/jobs/{job_id}", timeout=30)
     assert resp.status_code == 200, resp.text
-    return resp.json()  # type: ignore[no-any-return]
+    return resp.json()
 
 
 def _open_attempts(journal: Path) -> int:

@@ -12,13 +12,15 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from kombu import Connection
 from prometheus_client import CollectorRegistry
 
 from tests.support.clip import DATA_DIR
 from tests.worker.support import (
     JobsApp,
+    ManagedRabbitMQ,
     RedisProcess,
-    closed_port_url,
+    broker_url_or_skip,
     image_b64,
     redis_url_or_skip,
     unique_prefix,
@@ -66,7 +68,7 @@ def _replica(primary: Services) -> Services:
 def _search(client: TestClient, text: str, top_k: int = 50) -> dict[str, Any]:
     resp = client.post("/api/v1/search", json={"text": text, "top_k": top_k})
     assert resp.status_code == 200, resp.text
-    return resp.json()  # type: ignore[no-any-return]
+    return resp.json()
 
 
 def _index(client: TestClient, path: Path) -> None:
@@ -146,6 +148,10 @@ def test_redis_stopped_during_searches_fails_no_request(
                 time.sleep(0.2)
             _search(api, "after the outage")
             assert _search(api, "after the outage")["cached"] is True
+            metrics = api.get("/metrics").text
+            assert "visearch_cache_redis_errors_total" in metrics
+            assert 'visearch_cache_requests_total{kind="result",outcome="hit",tier="l1"}' in metrics
+            assert "visearch_cache_redis_up 1.0" in metrics
     finally:
         svc.close()
         server.stop()
@@ -157,25 +163,44 @@ def test_redis_stopped_during_searches_fails_no_request(
                                 {"kind": "embedding", "tier": "l1", "outcome": "hit"})
 
 
-def test_rabbitmq_down_refuses_jobs_but_indexing_works(
+def test_rabbitmq_stopped_refuses_jobs_but_indexing_works(
     tmp_path: Path, tiny_clip_dir: Path, tiny_embedder: Any
 ) -> None:
+    """RabbitMQ really stopped (scripts/services.sh), then started again."""
+    prefix = unique_prefix()
     settings = _settings(tmp_path, tiny_clip_dir, redis_url=redis_url_or_skip(),
-                         redis_prefix=unique_prefix(), broker_url=closed_port_url("amqp"),
-                         allowed_roots=[DATA_DIR])
+                         redis_prefix=prefix, broker_url=broker_url_or_skip(),
+                         job_queue=f"{prefix}.index", allowed_roots=[DATA_DIR])
     svc = _build(settings, tiny_embedder)
+    rabbit = ManagedRabbitMQ()
+    job = {"folder": str(IMAGES[0].parent)}
     try:
         with JobsApp(svc) as c:
             api: TestClient = c  # type: ignore[assignment]
-            resp = api.post("/api/v1/jobs", json={"folder": str(IMAGES[0].parent)})
-            assert resp.status_code == 503
-            err = resp.json()["error"]
-            assert err["code"] == "jobs_unavailable"
-            assert "RabbitMQ" in err["message"] and "unreachable" in err["message"]
-            assert api.get("/api/v1/jobs").json()["jobs"] == []
-            _index(api, IMAGES[0])  # single-image indexing does not need the queue
-            assert api.get("/api/v1/stats").json()["count"] == 1
-            assert len(_search(api, "shoes")["results"]) == 1
-            assert api.get("/api/v1/ready").status_code == 200
+            assert api.post("/api/v1/jobs", json=job).status_code == 202
+            rabbit.stop()
+            try:
+                resp = api.post("/api/v1/jobs", json=job)
+                assert resp.status_code == 503
+                err = resp.json()["error"]
+                assert err["code"] == "jobs_unavailable"
+                assert "RabbitMQ" in err["message"] and "unreachable" in err["message"]
+                assert "single-image indexing still works" in err["message"]
+                _index(api, IMAGES[0])  # single-image indexing does not need the queue
+                assert api.get("/api/v1/stats").json()["count"] == 1
+                assert len(_search(api, "shoes")["results"]) == 1
+                ready = api.get("/api/v1/ready")
+                assert ready.status_code == 200
+            finally:
+                rabbit.start()
+            # Back: the very next submission is accepted (no stale connection).
+            assert api.post("/api/v1/jobs", json=job).status_code == 202
+            states = [j["state"] for j in api.get("/api/v1/jobs").json()["jobs"]]
+            assert states == ["queued", "queued"]  # the refused one left nothing behind
     finally:
         svc.close()
+        with Connection(settings.broker_url) as conn:
+            channel = conn.channel()
+            for queue in (settings.job_queue, f"{settings.job_queue}.dead"):
+                channel.queue_delete(queue)
+            channel.close()

@@ -15,18 +15,20 @@ from typing import Any
 import pytest
 import redis
 
+_HOW = '(scripts/services.sh start && eval "$(scripts/services.sh test-env)")'
+
 
 def redis_url_or_skip() -> str:
     url = os.environ.get("VISEARCH_TEST_REDIS_URL")
     if not url:
-        pytest.skip("VISEARCH_TEST_REDIS_URL is not set (scripts/services.sh start; env)")
+        pytest.skip(f"VISEARCH_TEST_REDIS_URL is not set {_HOW}")
     return url
 
 
 def broker_url_or_skip() -> str:
     url = os.environ.get("VISEARCH_TEST_BROKER_URL")
     if not url:
-        pytest.skip("VISEARCH_TEST_BROKER_URL is not set (scripts/services.sh start; env)")
+        pytest.skip(f"VISEARCH_TEST_BROKER_URL is not set {_HOW}")
     return url
 
 
@@ -340,3 +342,21 @@ class ServerProcess:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
         except OSError:
             return ""
+
+
+class ManagedRabbitMQ:
+    """Stop and start the RabbitMQ that scripts/services.sh runs (the one the tests use)."""
+
+    script = REPO / "scripts" / "services.sh"
+
+    def _run(self, action: str) -> None:
+        done = subprocess.run(["bash", str(self.script), action], capture_output=True,
+                              text=True, timeout=180, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"services.sh {action} failed:\n{done.stdout}{done.stderr}")
+
+    def stop(self) -> None:
+        self._run("stop-rabbitmq")
+
+    def start(self) -> None:
+        self._run("start-rabbitmq")

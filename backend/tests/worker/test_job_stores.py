@@ -129,4 +129,8 @@ def test_journal_survives_reopen(tmp_path: Path) -> None:
     assert second.pending_items() == 2
     view = second.get(job)
     assert view is not None and (view.state, view.done) == ("running", 1)
+    second.cancel(job)
+    assert second.prune(3600) == 0  # finished just now: kept
+    assert second.prune(-1) == 1 and second.get(job) is None
+    assert second.open_items(job, 10) == []
     second.close()

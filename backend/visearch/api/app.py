@@ -16,9 +16,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from visearch import __version__
 from visearch.api.errors import error_response, install_error_handlers
-from visearch.api.routers import images, index, search, system
+from visearch.api.routers import images, index, jobs, search, system
 from visearch.config import Settings, load_settings
 from visearch.services.container import Services
+from visearch.worker.manager import build_job_manager
 
 log = structlog.get_logger(__name__)
 API_PREFIX = "/api/v1"
@@ -32,18 +33,23 @@ def _ui_dir(settings: Settings) -> Path | None:
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
     """Build the app. Services are built at start-up unless given (tests share one model)."""
-    settings = settings or (services.settings if services else load_settings())
+    cfg: Settings = settings or (services.settings if services else load_settings())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = services is None
-        app.state.services = services or await asyncio.to_thread(Services.build, settings)
+        svc = services if services is not None else await asyncio.to_thread(Services.build, cfg)
+        app.state.services = svc
+        app.state.jobs = build_job_manager(svc.settings, svc, registry=svc.metrics.registry)
+        app.state.jobs.start()
         try:
             yield
         finally:
-            await app.state.services.fetcher.aclose()
+            await asyncio.to_thread(app.state.jobs.stop)
+            app.state.jobs = None
+            await svc.fetcher.aclose()
             if owned:
-                await asyncio.to_thread(app.state.services.close)
+                await asyncio.to_thread(svc.close)
             app.state.services = None
 
     app = FastAPI(
@@ -53,10 +59,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         lifespan=lifespan,
     )
     app.state.services = None
+    app.state.jobs = None
     install_error_handlers(app)
-    _install_middleware(app, settings)
+    _install_middleware(app, cfg)
 
-    for module in (search, index, images, system):
+    for module in (search, index, images, jobs, system):
         app.include_router(module.router, prefix=API_PREFIX)
 
     @app.get("/metrics", include_in_schema=False)
@@ -65,7 +72,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         body = generate_latest(svc.metrics.registry) if svc else b""
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
-    ui = _ui_dir(settings)
+    ui = _ui_dir(cfg)
     if ui is not None:
         app.mount("/", StaticFiles(directory=ui, html=True), name="ui")
     return app

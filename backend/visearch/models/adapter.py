@@ -20,10 +20,9 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
-from safetensors.torch import load_file
 
 from visearch.models.base import Embedder, ModelLoadError
-from visearch.models.heads import Head, HeadConfig
+from visearch.models.heads import Head, load_heads
 
 FORMAT = "visearch-heads"
 KIND_ADAPTER = "adapter"
@@ -45,22 +44,6 @@ def is_adapter_dir(path: Path) -> bool:
         return False
     config = _read_config(path)
     return config is not None and config.get("format") == FORMAT
-
-
-def load_heads(path: Path, config: dict[str, Any]) -> tuple[Head, Head]:
-    """Rebuild the image and text heads of a model directory and load their weights."""
-    try:
-        image_head = Head(HeadConfig.from_dict(config["image_head"]))
-        text_head = Head(HeadConfig.from_dict(config["text_head"]))
-        state = load_file(str(path / "model.safetensors"))
-        for prefix, head in (("image_head.", image_head), ("text_head.", text_head)):
-            head.load_state_dict(
-                {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)},
-                strict=True,
-            )
-    except (KeyError, TypeError, ValueError, RuntimeError, OSError) as exc:
-        raise ModelLoadError(f"invalid model directory {path}: {exc}") from exc
-    return image_head.eval(), text_head.eval()
 
 
 class AdapterEmbedder(Embedder):

@@ -28,6 +28,8 @@ class Embedder(ABC):
     device: str
     #: True when this model was loaded as the offline fallback of the configured one.
     is_fallback: bool = False
+    #: What the settings asked for (differs from ``model_id`` when the fallback runs).
+    requested_model_id: str | None = None
 
     @abstractmethod
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
@@ -44,4 +46,5 @@ class Embedder(ABC):
             "dim": self.dim,
             "device": self.device,
             "fallback": self.is_fallback,
+            "requested_model_id": self.requested_model_id or self.model_id,
         }

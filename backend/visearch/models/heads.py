@@ -8,10 +8,14 @@ CLIP adapter (residual linear maps initialised at identity). A head is rebuilt f
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 import torch
+from safetensors.torch import load_file
 from torch import nn
+
+from visearch.models.base import ModelLoadError
 
 HeadKind = Literal["linear", "mlp", "residual"]
 
@@ -94,3 +98,20 @@ class Head(nn.Module):
         if self.up is not None and self.down is not None:
             y = y + self.down(torch.nn.functional.gelu(self.up(z)))
         return y
+
+
+def load_heads(path: Path, config: dict[str, Any]) -> tuple[Head, Head]:
+    """The image and text heads of a model directory (``config.json`` already parsed), with
+    their weights from ``model.safetensors``, in eval mode."""
+    try:
+        image_head = Head(HeadConfig.from_dict(config["image_head"]))
+        text_head = Head(HeadConfig.from_dict(config["text_head"]))
+        state = load_file(str(path / "model.safetensors"))
+        for prefix, head in (("image_head.", image_head), ("text_head.", text_head)):
+            head.load_state_dict(
+                {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)},
+                strict=True,
+            )
+    except (KeyError, TypeError, ValueError, RuntimeError, OSError) as exc:
+        raise ModelLoadError(f"invalid model directory {path}: {exc}") from exc
+    return image_head.eval(), text_head.eval()

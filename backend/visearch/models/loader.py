@@ -52,7 +52,7 @@ def load_embedder(settings: Settings) -> Embedder:
                 f"{exc} The fallback model {fallback!r} failed too: {fallback_exc}"
             ) from fallback_exc
     embedder.is_fallback = True
-    setattr(embedder, "requested_model_id", settings.model)  # noqa: B010 - not on every Embedder
+    embedder.requested_model_id = settings.model
     return embedder
 
 
@@ -66,8 +66,8 @@ def _load(name: str, settings: Settings, device: str) -> Embedder:
             embedder = _load_dir(local, None, device, settings)
         else:
             embedder = _load_hub(name, device, settings)
-    if not hasattr(embedder, "requested_model_id"):
-        setattr(embedder, "requested_model_id", embedder.model_id)  # noqa: B010
+    if embedder.requested_model_id is None:
+        embedder.requested_model_id = embedder.model_id
     structlog.get_logger().info(
         "model_loaded",
         model_id=embedder.model_id,

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from visearch.cache.base import NullCache, SearchCache
+from visearch.cache import build_cache
+from visearch.cache.base import SearchCache
 from visearch.config import Settings
 from visearch.ingest.fetch import UrlFetcher
 from visearch.ingest.files import ImageFiles
@@ -50,7 +51,7 @@ class Services:
         embedder = embedder or load_embedder(settings)
         store = open_store(settings, embedder.model_id, embedder.dim)
         metrics = metrics or Metrics()
-        cache = cache or NullCache()
+        cache = cache or build_cache(settings, metrics.registry)
         files = ImageFiles.from_settings(settings)
         fetcher = UrlFetcher.from_settings(settings)
         indexer = Indexer(

@@ -165,7 +165,7 @@ def train_heads(
     best_state = copy.deepcopy(model.state_dict())
     best = evaluate(model, dev)
     best_score, best_epoch, bad_epochs = best[config.select_metric], 0, 0
-    history: list[dict[str, float]] = [{"epoch": 0.0, "loss": float("nan"), **best}]
+    history: list[dict[str, float]] = [{"epoch": 0.0, **best}]  # before training: no loss
     step = 0
     stopped = False
     with progress_bar(disable=quiet) as bar:

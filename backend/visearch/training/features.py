@@ -37,7 +37,7 @@ def cache_key(*parts: object) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def apply_view(image: Image.Image, view: str, seed: int) -> Image.Image:
+def apply_view(image: Image.Image, view: str, seed: int = 0) -> Image.Image:
     """Return ``image`` as seen through ``view``.
 
     ``center``: unchanged; ``flip``: mirrored left-right; ``crop<k>``: a random crop of

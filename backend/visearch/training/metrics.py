@@ -29,3 +29,30 @@ def retrieval_metrics(ranks: torch.Tensor | np.ndarray) -> dict[str, float]:
     out["MRR"] = float((1.0 / r).mean() * 100)
     out["median_rank"] = float(np.median(r.numpy()))
     return out
+
+
+def label_retrieval_metrics(
+    queries: torch.Tensor, query_labels: list[str], gallery: torch.Tensor,
+    gallery_labels: list[str], k: int = 10,
+) -> dict[str, float]:
+    """Image -> image by label: precision@k and (full-ranking) mAP in percent.
+
+    Relevant = same label. ``queries`` and ``gallery`` are unit rows; pass disjoint sets
+    (e.g. validation queries against the train gallery). Queries with no relevant item in
+    the gallery are skipped.
+    """
+    names = sorted(set(query_labels) | set(gallery_labels))
+    index = {name: i for i, name in enumerate(names)}
+    q = torch.tensor([index[x] for x in query_labels])
+    g = torch.tensor([index[x] for x in gallery_labels])
+    order = (queries @ gallery.T).argsort(dim=1, descending=True)
+    relevant = (g[order] == q[:, None]).double()  # (n_queries, n_gallery) in rank order
+    n_rel = relevant.sum(dim=1)
+    keep = n_rel > 0
+    if not bool(keep.any()):
+        raise ValueError("no query has a relevant gallery item")
+    relevant, n_rel = relevant[keep], n_rel[keep]
+    ranks = torch.arange(1, relevant.shape[1] + 1, dtype=torch.float64)
+    precision_at = relevant.cumsum(dim=1) / ranks
+    ap = (precision_at * relevant).sum(dim=1) / n_rel
+    return {f"P@{k}": float(relevant[:, :k].mean() * 100), "mAP": float(ap.mean() * 100)}

@@ -105,7 +105,9 @@ def _fmt(metrics: dict[str, float]) -> str:
     return head + "| " + " | ".join(f"{metrics[k]:.1f}" for k in keys) + " |\n"
 
 
-def model_card(title: str, intro: str, config: dict[str, object], result: TrainResult) -> str:
+def model_card(
+    title: str, intro: str, config: dict[str, object], result: TrainResult, notes: str = ""
+) -> str:
     """Markdown card: what it is, how it was made (command, data, recipe) and dev metrics."""
     training = config["training"]
     assert isinstance(training, dict)
@@ -129,6 +131,8 @@ def model_card(title: str, intro: str, config: dict[str, object], result: TrainR
         "Before training (epoch 0): R@10 "
         f"{result.history[0]['R@10']:.1f}, mAP@10 {result.history[0]['mAP@10']:.1f}.", "",
     ]
+    if notes:
+        lines += [notes.rstrip(), ""]
     return "\n".join(lines)
 
 
@@ -191,9 +195,10 @@ def train_offline(
     crops: int = 0, model_id: str | None = None, cache_dir: Path | None = None,
     device: str = "cpu", batch_size: int = 32, max_images: int | None = None,
     train_split: str = "train", dev_split: str = "dev", command: str = "",
-    overwrite: bool = False, quiet: bool = False,
+    overwrite: bool = False, quiet: bool = False, notes: str = "",
 ) -> TrainResult:
-    """Train heads for the offline towers and write an ``offline`` model directory."""
+    """Train heads for the offline towers and write an ``offline`` model directory
+    (``notes``: extra Markdown for the model card)."""
     check_output_dir(out, overwrite=overwrite)
     splits = load_splits(captions, train_split, dev_split, max_images)
     train_set, dev_set = offline_datasets(splits, towers, crops=crops, cache_dir=cache_dir,
@@ -221,7 +226,7 @@ def train_offline(
         f"{towers.image_stages} stage taps + head, flip averaging "
         f"{'on' if towers.image_flip_average else 'off'}) and all-MiniLM-L6-v2 "
         f"(mean-pooled layers {list(towers.text_layers)}).",
-        config, result,
+        config, result, notes,
     )
     write_model_dir(out, config, _head_tensors(model), card, overwrite=overwrite)
     return result

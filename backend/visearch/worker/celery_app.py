@@ -100,7 +100,10 @@ def make_celery(settings: Settings) -> Celery:
         worker_send_task_events=False,
         worker_cancel_long_running_tasks_on_connection_loss=False,
         worker_enable_remote_control=False,
-        broker_heartbeat=30,
+        # The solo pool cannot answer heartbeats while a batch runs; a long batch (slow URLs)
+        # would then lose its connection and be redelivered. A dead worker's socket closes
+        # anyway, which is what returns its unacked batch to the queue.
+        broker_heartbeat=0,
     )
     return app
 

@@ -252,6 +252,18 @@ class JobJournal:
             ).fetchall()
         return [(idx, ItemSpec.from_dict(json.loads(spec)), n) for idx, spec, n in rows]
 
+    def prune(self, older_than_s: float) -> int:
+        """Forget jobs that finished more than ``older_than_s`` ago; how many were removed."""
+        cutoff = now() - older_than_s
+        with self._tx() as db:
+            ids = [r[0] for r in db.execute(
+                "SELECT job_id FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?",
+                (cutoff,)).fetchall()]
+            for job_id in ids:
+                db.execute("DELETE FROM items WHERE job_id = ?", (job_id,))
+                db.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
+        return len(ids)
+
     def pending_items(self) -> int:
         """Items without an outcome in active jobs (the in-process queue depth)."""
         with self._lock:

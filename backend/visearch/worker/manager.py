@@ -114,6 +114,7 @@ class LocalJobManager:
             return
         if self._registry is not None:
             self._collector = JobMetricsCollector(self, self._registry)
+        self.journal.prune(self.settings.job_ttl_s)
         resumed = self.journal.active_jobs()
         if resumed:
             log.info("jobs_resumed", jobs=len(resumed))
@@ -212,43 +213,44 @@ class CeleryJobManager:
         self._collector: JobMetricsCollector | None = None
 
     def submit(self, request: JobRequest) -> JobView:
-        from visearch.worker.celery_app import TASK_NAME, connect, declare_queues
+        from visearch.worker.celery_app import connect, declare_queues
 
         items = expand_job(request, self.settings)
-        try:
+        # A fresh connection per submission (not the producer pool): after a broker restart a
+        # pooled connection is stale and would fail the first job submitted.
+        try:  # fail fast, before any state is written, when RabbitMQ is away
             conn = connect(self.app)
         except Exception as exc:
             raise JobsUnavailableError(self._broker_down(exc)) from exc
         try:
-            queue = self.settings.job_queue
-            declare_queues(conn, queue)
-            source, description = request.describe()
-            job_id = new_job_id()
-            view = self.store.create(job_id, source, description, items)
-            size = self.settings.job_batch_size
             try:
-                with self.app.producer_or_acquire() as producer:
-                    for n, start in enumerate(range(0, len(items), size)):
-                        chunk = [[i, items[i].to_dict()]
-                                 for i in range(start, min(start + size, len(items)))]
-                        self.app.send_task(
-                            TASK_NAME, args=[job_id, chunk], queue=queue,
-                            task_id=f"{job_id}-{n}", producer=producer, retry=False,
-                        )
-            except JobsUnavailableError:
-                raise
+                declare_queues(conn, self.settings.job_queue)
+            except Exception as exc:
+                raise JobsUnavailableError(self._broker_down(exc)) from exc
+            source, description = request.describe()
+            view = self.store.create(new_job_id(), source, description, items)
+            try:
+                self._publish(conn, view.job_id, items)
             except Exception as exc:
                 message = self._broker_down(exc)
-                self.store.fail(job_id, f"could not queue every batch: {message}")
+                with contextlib.suppress(JobsUnavailableError):
+                    self.store.fail(view.job_id, f"could not queue every batch: {message}")
                 raise JobsUnavailableError(message) from exc
-        except JobsUnavailableError:
-            raise
-        except Exception as exc:
-            raise JobsUnavailableError(self._broker_down(exc)) from exc
         finally:
             conn.release()
-        log.info("job_submitted", job_id=job_id, runner=self.runner, total=view.total)
+        log.info("job_submitted", job_id=view.job_id, runner=self.runner, total=view.total)
         return view
+
+    def _publish(self, conn: Any, job_id: str, items: Sequence[ItemSpec]) -> None:
+        """One persistent, broker-confirmed message per batch of ``job_batch_size`` items."""
+        from visearch.worker.celery_app import TASK_NAME
+
+        size = self.settings.job_batch_size
+        producer = self.app.amqp.Producer(conn)
+        for n, start in enumerate(range(0, len(items), size)):
+            chunk = [[i, items[i].to_dict()] for i in range(start, min(start + size, len(items)))]
+            self.app.send_task(TASK_NAME, args=[job_id, chunk], queue=self.settings.job_queue,
+                               task_id=f"{job_id}-{n}", producer=producer, retry=False)
 
     def get(self, job_id: str) -> JobView:
         view = self.store.get(job_id)

@@ -59,7 +59,12 @@ async def ready(request: Request) -> JSONResponse:
             f"configured model {services.settings.model!r} could not be loaded; "
             f"running the fallback {services.embedder.model_id!r}"
         )
+    jobs = getattr(request.app.state, "jobs", None)
+    jobs_ok = True
+    if jobs is not None:
+        checks["jobs"] = await run_blocking(services, jobs.status)
+        jobs_ok = checks["jobs"].get("status") == "ok"
     if not store_ok:
         return JSONResponse({"status": "not_ready", "checks": checks}, 503)
-    degraded = cache.get("degraded", False) or services.embedder.is_fallback
+    degraded = cache.get("degraded", False) or services.embedder.is_fallback or not jobs_ok
     return JSONResponse({"status": "degraded" if degraded else "ready", "checks": checks})
