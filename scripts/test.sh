@@ -28,6 +28,23 @@ step "backend tests"
 
 if [ -x scripts/test_frontend.sh ]; then
   step "web UI tests"
-  bash scripts/test_frontend.sh
+  bash scripts/test_frontend.sh | tee artifacts/frontend.log
 fi
-step "all tests passed"
+
+# One closing line for the whole run: backend (JUnit XML) plus web UI counts.
+.venv/bin/python - <<'PY'
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+suite = ET.parse("artifacts/pytest.xml").getroot()
+suite = suite if suite.tag == "testsuite" else suite[0]
+failed = int(suite.get("failures", 0)) + int(suite.get("errors", 0))
+skipped = int(suite.get("skipped", 0))
+passed = int(suite.get("tests", 0)) - failed - skipped
+log = Path("artifacts/frontend.log")
+m = re.search(r"frontend: (\d+) passed, (\d+) failed", log.read_text() if log.exists() else "")
+if m:
+    passed, failed = passed + int(m[1]), failed + int(m[2])
+print(f"total: {passed} passed, {failed} failed, {skipped} skipped")
+PY

@@ -352,11 +352,15 @@ def stats(api: ApiOpt = None, as_json: JsonOpt = False) -> None:
 def _register_subcommands() -> None:
     """Commands that live with their own packages."""
     from visearch.eval.cli import eval_command
+    from visearch.training.cli import train_adapter_command
     from visearch.worker.client import jobs_command, worker_command
 
     app.command("eval", help="Measure retrieval quality on a captions or labels dataset.")(
         eval_command
     )
+    app.command(
+        "train-adapter", help="Train projection heads / a residual adapter on captioned images."
+    )(train_adapter_command)
     app.command("jobs", help="List bulk indexing jobs, or show / cancel one.")(jobs_command)
     app.command("worker", help="Run a Celery worker for bulk jobs (needs a broker).")(
         worker_command

@@ -51,6 +51,10 @@ CASES = [
     ("index truncated", "/api/v1/index", {"json": {"image_data": _b64(_jpeg()[:200])}}, 422),
     ("index bad id", "/api/v1/index", {"json": {"image_data": _b64(_jpeg()), "image_id": "../x"}}, 422),
     ("index neither", "/api/v1/index", {"json": {"metadata": {}}}, 422),
+    ("upload bad metadata", "/api/v1/index/upload",
+     {"files": {"files": ("a.jpg", _jpeg(), "image/jpeg")}, "data": {"metadata": "{no"}}, 400),
+    ("form filter not an object", "/api/v1/search/image",
+     {"files": {"file": ("a.jpg", _jpeg(), "image/jpeg")}, "data": {"filter": "[1]"}}, 422),
     ("upload empty file", "/api/v1/index/upload", {"files": {"files": ("a.jpg", b"", "image/jpeg")}}, 400),
 ]
 

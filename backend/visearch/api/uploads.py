@@ -1,6 +1,9 @@
-"""Reading multipart uploads without trusting their size."""
+"""Reading multipart uploads: files without trusting their size, JSON form fields."""
 
 from __future__ import annotations
+
+import json
+from typing import Any
 
 from fastapi import UploadFile
 
@@ -16,3 +19,16 @@ async def read_upload(file: UploadFile, max_bytes: int) -> bytes:
     if not data:
         raise ApiError(400, "empty", f"{name} is empty")
     return data
+
+
+def form_json_object(text: str | None, field: str) -> dict[str, Any] | None:
+    """A form field that must hold a JSON object (None when absent)."""
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        raise ApiError(400, f"invalid_{field}", f"{field} must be a JSON object") from None
+    if not isinstance(value, dict):
+        raise ApiError(422, f"invalid_{field}", f"{field} must be a JSON object")
+    return value

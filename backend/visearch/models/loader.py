@@ -17,6 +17,7 @@ from huggingface_hub.errors import GatedRepoError, HFValidationError, Repository
 from huggingface_hub.utils import validate_repo_id
 
 from visearch.config import OFFLINE_MODEL, Settings
+from visearch.models.adapter import is_adapter_dir, load_adapter_model
 from visearch.models.base import Embedder, ModelLoadError
 from visearch.models.clip import ClipEmbedder
 from visearch.models.device import select_device
@@ -62,7 +63,9 @@ def _load(name: str, settings: Settings, device: str) -> Embedder:
         embedder = _load_offline(device, settings.batch_size)
     else:
         local = _local_dir(name)
-        if local is not None:
+        if local is not None and is_adapter_dir(local):
+            embedder = load_adapter_model(local, device=device, batch_size=settings.batch_size)
+        elif local is not None:
             embedder = _load_dir(local, None, device, settings)
         else:
             embedder = _load_hub(name, device, settings)

@@ -21,7 +21,7 @@ import math
 import re
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
@@ -169,6 +169,19 @@ class ScoredPoint:
     id: str
     score: float
     payload: dict[str, Any] = field(default_factory=dict)
+
+
+def points_in_order(wanted: Sequence[str], records: Iterable[Any], with_vectors: bool) -> list[Point]:
+    """Backend records (``.id``, ``.vector``, ``.payload``) as Points in the order asked for."""
+    by_id = {str(r.id): r for r in records}
+    out = []
+    for image_id in wanted:
+        rec = by_id.get(point_uuid(image_id))
+        if rec is None:
+            continue
+        vector = np.asarray(rec.vector, dtype=np.float32) if with_vectors else None
+        out.append(Point(image_id, vector, dict(rec.payload or {})))
+    return out
 
 
 class VectorStore(ABC):

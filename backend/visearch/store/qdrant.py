@@ -33,6 +33,7 @@ from visearch.store.base import (
     check_vector,
     collection_name,
     point_uuid,
+    points_in_order,
     prepare_points,
     unique_ids,
     validate_filter,
@@ -265,15 +266,7 @@ class QdrantStore(VectorStore):
             self.name, ids=[point_uuid(i) for i in wanted], with_payload=True,
             with_vectors=with_vectors,
         ))
-        by_id = {str(r.id): r for r in records}
-        out = []
-        for image_id in wanted:
-            rec = by_id.get(point_uuid(image_id))
-            if rec is None:
-                continue
-            vector = np.asarray(rec.vector, dtype=np.float32) if with_vectors else None
-            out.append(Point(image_id, vector, dict(rec.payload or {})))
-        return out
+        return points_in_order(wanted, records, with_vectors)
 
     def search(
         self,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, UploadFile
@@ -11,6 +10,7 @@ from fastapi.responses import JSONResponse
 from visearch.api.deps import ServicesDep, run_blocking
 from visearch.api.errors import ApiError
 from visearch.api.schemas import ErrorBody, IndexRequest, IndexResponse
+from visearch.api.uploads import form_json_object
 from visearch.ingest.decode import decode_base64
 from visearch.services.indexing import IndexItem, IndexResult, ItemError
 
@@ -61,14 +61,7 @@ async def index_upload(
     settings = services.settings
     if len(files) > settings.max_batch_files:
         raise ApiError(413, "too_many_files", f"at most {settings.max_batch_files} files a request")
-    meta: dict[str, Any] = {}
-    if metadata:
-        try:
-            meta = json.loads(metadata)
-        except json.JSONDecodeError:
-            raise ApiError(400, "invalid_metadata", "metadata must be a JSON object") from None
-        if not isinstance(meta, dict):
-            raise ApiError(422, "invalid_metadata", "metadata must be a JSON object")
+    meta = form_json_object(metadata, "metadata") or {}
 
     items: list[IndexItem] = []
     rejected: dict[int, IndexResult] = {}

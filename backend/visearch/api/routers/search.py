@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, UploadFile
@@ -10,7 +9,7 @@ from fastapi import APIRouter, File, Form, UploadFile
 from visearch.api.deps import ServicesDep, run_blocking
 from visearch.api.errors import ApiError
 from visearch.api.schemas import ErrorBody, SearchRequest, SearchResponse, SearchResult
-from visearch.api.uploads import read_upload
+from visearch.api.uploads import form_json_object, read_upload
 from visearch.ingest.decode import decode_base64, decode_image
 from visearch.ingest.ids import content_id
 from visearch.services.container import Services
@@ -91,14 +90,7 @@ async def search_image(
     filter: Annotated[str | None, Form(description="A JSON object.")] = None,
 ) -> SearchResponse:
     """Search by an uploaded image (multipart), optionally combined with text."""
-    flt = None
-    if filter:
-        try:
-            flt = json.loads(filter)
-        except json.JSONDecodeError:
-            raise ApiError(400, "invalid_filter", "filter must be a JSON object") from None
-        if not isinstance(flt, dict):
-            raise ApiError(422, "invalid_filter", "filter must be a JSON object")
+    flt = form_json_object(filter, "filter")
     data = await read_upload(file, services.settings.max_upload_bytes)
     return await _search(
         services, text=text, image_bytes=data, image_id=None, text_weight=text_weight,
