@@ -31,6 +31,7 @@ export RABBITMQ_CONFIG_FILE="$STATE_DIR/rabbitmq/rabbitmq"
 export RABBITMQ_ENABLED_PLUGINS_FILE="$STATE_DIR/rabbitmq/enabled_plugins"
 export RABBITMQ_ADVANCED_CONFIG_FILE="$STATE_DIR/rabbitmq/advanced.config"
 export ERL_EPMD_ADDRESS="127.0.0.1"
+export ERL_CRASH_DUMP="$STATE_DIR/rabbitmq/erl_crash.dump"
 # Erlang distribution (rabbitmqctl <-> node) on loopback only, too.
 export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
 export HOME_FOR_RABBIT="$STATE_DIR/rabbitmq/home"

