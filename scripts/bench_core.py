@@ -64,8 +64,10 @@ def main() -> None:
 
     from tests.support.clip import make_clip_dir
     from visearch.config import load_settings
+    from visearch.logs import configure_logging
     from visearch.models.loader import load_embedder
 
+    configure_logging("WARNING")  # stdout carries only the JSON report
     report: dict[str, object] = {}
     with tempfile.TemporaryDirectory(prefix="visearch-bench-") as tmp:
         model_dir = make_clip_dir(Path(tmp) / "clip-vit-base-patch32-random", full_size=True)
