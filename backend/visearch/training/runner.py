@@ -209,7 +209,8 @@ def train_offline(
     text_cfg = HeadConfig(kind, train_set.texts.shape[-1], heads.dim, hidden, heads.dropout)
     model = _fitted_model(image_cfg, text_cfg, train_set, train)
     result = train_heads(model, train_set, dev_set, train, quiet=quiet)
-    recipe = {**asdict(train), "heads": asdict(heads), "crops": crops}
+    head_recipe = {k: v for k, v in asdict(heads).items() if k != "hidden" or kind == "mlp"}
+    recipe = {**asdict(train), "heads": head_recipe, "crops": crops}
     config: dict[str, object] = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "kind": KIND_OFFLINE,
         "towers": towers.to_dict(),
