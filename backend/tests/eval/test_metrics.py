@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -166,6 +167,21 @@ def test_bootstrap_is_seeded_and_brackets_the_mean() -> None:
     med_low, med_high = m.bootstrap_ci(values, n_boot=500, seed=1, statistic="median")
     assert med_low <= np.median(values) <= med_high
     assert all(math.isnan(v) for v in m.bootstrap_ci(np.array([np.nan]), n_boot=10))
+
+
+def test_bootstrap_of_infinite_median_ranks() -> None:
+    """Ranks beyond the depth are inf (e.g. the random baseline): the interval says so."""
+    all_missed = np.full(50, np.inf)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert m.bootstrap_ci(all_missed, n_boot=200, statistic="median") == (np.inf, np.inf)
+        mostly_missed = np.concatenate([np.arange(1.0, 21.0), np.full(30, np.inf)])
+        low, high = m.bootstrap_ci(mostly_missed, n_boot=200, seed=3, statistic="median")
+    assert low == np.inf or 1 <= low <= 20
+    assert high == np.inf
+    found = np.concatenate([np.arange(1.0, 41.0), np.full(10, np.inf)])
+    low, high = m.bootstrap_ci(found, n_boot=200, seed=3, statistic="median")
+    assert 1 <= low <= np.median(found) <= high <= 40
 
 
 def test_random_rankings_are_seeded_permutations() -> None:

@@ -228,7 +228,12 @@ def bootstrap_ci(
         idx = rng.integers(0, data.size, size=(stop - start, data.size))
         stats[start:stop] = reduce(data[idx])
     tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(stats, [tail, 100 - tail])
+    # Median ranks are inf when no relevant item is within the ranked depth; interpolating
+    # between two of those gives inf - inf = NaN, so take order statistics instead.
+    if np.isfinite(stats).all():
+        low, high = np.percentile(stats, [tail, 100 - tail])
+    else:
+        low, high = np.percentile(stats, [tail, 100 - tail], method="inverted_cdf")
     return float(low), float(high)
 
 
