@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -105,31 +105,19 @@ def load_captions(
     path: Path, split: str | None = None, limit: int | None = None, check_files: bool = True
 ) -> list[CaptionItem]:
     """Read a captions JSONL; ``limit`` keeps the first N matching lines in file order."""
+
+    def parse(image: Path, record: dict[str, Any]) -> CaptionItem:
+        captions = record.get("captions")
+        if (
+            not isinstance(captions, list)
+            or not captions
+            or not all(isinstance(c, str) and c.strip() for c in captions)
+        ):
+            raise DatasetError("'captions' must be a non-empty list of non-empty strings")
+        return CaptionItem(image, [c.strip() for c in captions], _split_of(record))
+
     path = Path(path).expanduser()
-    items: list[CaptionItem] = []
-    seen: dict[Path, int] = {}
-    errors: list[str] = []
-    for lineno, record in _iter_records(path):
-        try:
-            image = _image_path(path, record)
-            captions = record.get("captions")
-            if (
-                not isinstance(captions, list)
-                or not captions
-                or not all(isinstance(c, str) and c.strip() for c in captions)
-            ):
-                raise DatasetError("'captions' must be a non-empty list of non-empty strings")
-            item_split = _split_of(record)
-        except DatasetError as exc:
-            errors.append(f"{path}:{lineno}: {exc}")
-            continue
-        if image in seen:
-            errors.append(f"{path}:{lineno}: duplicate image, first on line {seen[image]}")
-            continue
-        seen[image] = lineno
-        items.append(CaptionItem(image, [c.strip() for c in captions], item_split))
-    _raise_errors(path, errors)
-    selected = _select_split(path, items, split)
+    selected = _select_split(path, _read_items(path, parse), split)
     _check_limit(limit)
     if limit is not None:
         selected = selected[:limit]
@@ -142,17 +130,34 @@ def load_labels(
     path: Path, split: str | None = None, limit: int | None = None, check_files: bool = True
 ) -> list[LabelItem]:
     """Read a labels JSONL; ``limit`` keeps a stratified subset (see ``stratified_subset``)."""
+
+    def parse(image: Path, record: dict[str, Any]) -> LabelItem:
+        label = record.get("label")
+        if not isinstance(label, str) or not label.strip():
+            raise DatasetError("'label' must be a non-empty string")
+        return LabelItem(image, label.strip(), _split_of(record))
+
     path = Path(path).expanduser()
-    items: list[LabelItem] = []
+    selected = _select_split(path, _read_items(path, parse), split)
+    _check_limit(limit)
+    if limit is not None:
+        selected = stratified_subset(selected, limit)
+    if check_files:
+        _check_files(path, [it.image for it in selected])
+    return selected
+
+
+def _read_items(
+    path: Path, parse: Callable[[Path, dict[str, Any]], _Item]
+) -> list[_Item]:
+    """Every line parsed into an item; all bad lines and duplicate images raise together."""
+    items: list[_Item] = []
     seen: dict[Path, int] = {}
     errors: list[str] = []
     for lineno, record in _iter_records(path):
         try:
             image = _image_path(path, record)
-            label = record.get("label")
-            if not isinstance(label, str) or not label.strip():
-                raise DatasetError("'label' must be a non-empty string")
-            item_split = _split_of(record)
+            item = parse(image, record)
         except DatasetError as exc:
             errors.append(f"{path}:{lineno}: {exc}")
             continue
@@ -160,15 +165,9 @@ def load_labels(
             errors.append(f"{path}:{lineno}: duplicate image, first on line {seen[image]}")
             continue
         seen[image] = lineno
-        items.append(LabelItem(image, label.strip(), item_split))
+        items.append(item)
     _raise_errors(path, errors)
-    selected = _select_split(path, items, split)
-    _check_limit(limit)
-    if limit is not None:
-        selected = stratified_subset(selected, limit)
-    if check_files:
-        _check_files(path, [it.image for it in selected])
-    return selected
+    return items
 
 
 def load_class_folders(root: Path, limit: int | None = None) -> list[LabelItem]:
