@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
+import pwd
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -83,17 +87,56 @@ def test_missing_path_fails_before_anything_is_yielded(tree: Path) -> None:
         next(it)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every folder")
-def test_unreadable_folder_is_reported(tree: Path) -> None:
-    locked = tree / "sub"
+def _scan_reporting_errors(root: Path) -> tuple[list[str], list[str]]:
+    """Scan ``root`` as an unprivileged user: root reads every folder, so under root the scan
+    runs in a forked child that switches to ``nobody`` first."""
+
+    def scan() -> tuple[list[str], list[str]]:
+        errors: list[str] = []
+        found = list(iter_image_files([root], on_error=lambda p, e: errors.append(str(p))))
+        return rel(found, root), errors
+
+    if os.geteuid() != 0:
+        return scan()
+    nobody = pwd.getpwnam("nobody")
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: drop root, scan, report through the pipe, exit at once
+        status = 1
+        try:
+            os.close(read_end)
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+            os.write(write_end, json.dumps(scan()).encode())
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        report = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, "the unprivileged scan failed"
+    found, errors = json.loads(report)
+    return found, errors
+
+
+def test_unreadable_folder_is_reported() -> None:
+    # Outside tmp_path: its parents are private to the user who runs the tests.
+    base = Path(tempfile.mkdtemp(prefix="visearch-scan-"))
+    base.chmod(0o755)
+    root = base / "photos"
+    touch(root, "b.jpg", "sub/2.webp", "other/3.png")
+    for folder in (root, root / "sub", root / "other"):
+        folder.chmod(0o755)
+    locked = root / "sub"
     locked.chmod(0)
-    errors: list[Path] = []
     try:
-        found = rel(list(iter_image_files([tree], on_error=lambda p, e: errors.append(p))), tree)
+        found, errors = _scan_reporting_errors(root)
     finally:
         locked.chmod(0o755)
-    assert errors == [locked]
-    assert "b.jpg" in found
+        shutil.rmtree(base)
+    assert errors == [str(locked)]
+    assert found == ["b.jpg", "other/3.png"]
 
 
 def test_is_image_name() -> None:
