@@ -37,17 +37,17 @@ def _clothing_paths(count: int) -> list[Path]:
 def bench_index(settings_kwargs: dict[str, object], embedder: object, paths: list[Path]) -> dict:
     """End-to-end ``Indexer.index_files``: read, decode, embed, store files, upsert."""
     from visearch.config import load_settings
-    from visearch.services.container import Services
+    from visearch.runtime import Runtime
 
     with tempfile.TemporaryDirectory(prefix="visearch-bench-index-") as tmp:
         settings = load_settings(**settings_kwargs, data_dir=tmp)
-        services = Services.build(settings, embedder=embedder)  # type: ignore[arg-type]
+        runtime = Runtime.build(settings, embedder=embedder)  # type: ignore[arg-type]
         try:
             started = time.perf_counter()
-            results = services.indexer.index_files(paths)
+            results = runtime.indexer.index_files(paths)
             elapsed = time.perf_counter() - started
         finally:
-            services.close()
+            runtime.close()
     indexed = sum(r.status == "indexed" for r in results)
     return {"images": len(paths), "indexed": indexed, "seconds": round(elapsed, 2),
             "images_per_s": round(indexed / elapsed, 1)}

@@ -16,11 +16,11 @@ step "lint and types"
 .venv/bin/ruff check backend scripts
 .venv/bin/mypy
 
-if [ -x scripts/services.sh ]; then
+if [ -x scripts/redis_rabbitmq.sh ]; then
   step "starting Redis and RabbitMQ on 127.0.0.1"
-  trap 'bash scripts/services.sh stop || true' EXIT
-  bash scripts/services.sh start
-  eval "$(bash scripts/services.sh test-env)"
+  trap 'bash scripts/redis_rabbitmq.sh stop || true' EXIT
+  bash scripts/redis_rabbitmq.sh start
+  eval "$(bash scripts/redis_rabbitmq.sh test-env)"
 fi
 
 step "backend tests"

@@ -25,9 +25,9 @@ from visearch.models.heads import load_heads
 from visearch.models.offline import WEIGHTS_DIR, OfflineEmbedder, TowerConfig
 from visearch.training.contrastive import TrainConfig
 from visearch.training.features import CENTER, FLIP
-from visearch.training.metrics import label_retrieval_metrics
 from visearch.training.offline import CachedOfflineFeatures, slice_image
 from visearch.training.runner import HeadOptions, train_offline
+from visearch.training.validation import label_retrieval_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"

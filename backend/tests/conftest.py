@@ -50,19 +50,19 @@ def settings(tmp_path: Path, tiny_clip_dir: Path):  # type: ignore[no-untyped-de
 
 
 @pytest.fixture
-def services(settings, tiny_embedder) -> Iterator[object]:  # type: ignore[no-untyped-def]
-    from visearch.services.container import Services
+def runtime(settings, tiny_embedder) -> Iterator[object]:  # type: ignore[no-untyped-def]
+    from visearch.runtime import Runtime
 
-    svc = Services.build(settings, embedder=tiny_embedder)
+    svc = Runtime.build(settings, embedder=tiny_embedder)
     yield svc
     svc.close()
 
 
 @pytest.fixture
-def client(services):  # type: ignore[no-untyped-def]
+def client(runtime):  # type: ignore[no-untyped-def]
     from fastapi.testclient import TestClient
 
     from visearch.api.app import create_app
 
-    with TestClient(create_app(services=services)) as c:
+    with TestClient(create_app(runtime=runtime)) as c:
         yield c

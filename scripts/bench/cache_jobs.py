@@ -6,9 +6,9 @@
   store, local mode) vs the same job on the in-process runner (edge store).
 
 The model is a CLIP built from ../shared/models with random weights (speed only), full-size
-ViT-B/32 by default. Redis and RabbitMQ come from ``scripts/services.sh start``:
+ViT-B/32 by default. Redis and RabbitMQ come from ``scripts/redis_rabbitmq.sh start``:
 
-    eval "$(scripts/services.sh test-env)"
+    eval "$(scripts/redis_rabbitmq.sh test-env)"
     PYTHONPATH=backend .venv/bin/python scripts/bench/cache_jobs.py [--model full|tiny]
         [--gallery 500] [--queries 100] [--job-images 500]
 """
@@ -72,7 +72,7 @@ def bench_cache(model_dir: Path, redis_url: str | None, gallery: int, queries: i
     from visearch.cache import TwoTierCache, build_cache
     from visearch.config import load_settings
     from visearch.metrics import Metrics
-    from visearch.services.container import Services
+    from visearch.runtime import Runtime
     from visearch.services.search import SearchQuery
 
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
@@ -82,11 +82,11 @@ def bench_cache(model_dir: Path, redis_url: str | None, gallery: int, queries: i
     metrics = Metrics(CollectorRegistry())
     cache = build_cache(settings, metrics.registry)
     assert isinstance(cache, TwoTierCache)
-    services = Services.build(settings, metrics=metrics, cache=cache)
+    runtime = Runtime.build(settings, metrics=metrics, cache=cache)
     try:
-        services.indexer.index_files(_images(0, gallery))
+        runtime.indexer.index_files(_images(0, gallery))
         texts = _captions(queries)
-        search = services.searcher.search
+        search = runtime.searcher.search
         for text in texts[:5]:  # warm-up (different parameters: not reused below)
             search(SearchQuery(text=text, top_k=3))
         cache.clear_local()
@@ -103,7 +103,7 @@ def bench_cache(model_dir: Path, redis_url: str | None, gallery: int, queries: i
                 l2.append(_timed(partial(search, SearchQuery(text=text, top_k=10))))
         out: dict[str, Any] = {
             "gallery_images": gallery, "queries": len(texts), "model_id":
-            services.embedder.model_id, "redis": bool(redis_url),
+            runtime.embedder.model_id, "redis": bool(redis_url),
             "uncached": _ms(uncached), "cached_l1": _ms(l1),
             "embedding_cached_only": _ms(emb_only),
         }
@@ -115,7 +115,7 @@ def bench_cache(model_dir: Path, redis_url: str | None, gallery: int, queries: i
                 out["uncached"]["p50_ms"] / out["cached_l2_redis"]["p50_ms"], 1)
         return out
     finally:
-        services.close()
+        runtime.close()
         if redis_url:
             import redis
 
@@ -138,16 +138,16 @@ def _job_result(view: Any, submitted: float, finished: float) -> dict[str, Any]:
 def bench_local_job(model_dir: Path, images: list[Path], tmp: Path,
                     store: str = "edge") -> dict[str, Any]:
     from visearch.config import load_settings
-    from visearch.services.container import Services
-    from visearch.worker.manager import LocalJobManager
-    from visearch.worker.specs import JobRequest
+    from visearch.jobs.manager import LocalJobManager
+    from visearch.jobs.spec import JobRequest
+    from visearch.runtime import Runtime
 
     settings = load_settings(model=str(model_dir), model_fallback="", device="cpu",
                              data_dir=tmp / f"local-data-{store}", allowed_roots=[FLICKR],
                              redis_url=None, broker_url=None, store=store,
                              qdrant_path=tmp / "local-qdrant" if store == "qdrant" else None)
-    services = Services.build(settings)
-    manager = LocalJobManager(settings, services.indexer, idle_poll_s=0.05)
+    runtime = Runtime.build(settings)
+    manager = LocalJobManager(settings, runtime.indexer, idle_poll_s=0.05)
     manager.start()
     try:
         warm = manager.submit(JobRequest.model_validate(
@@ -163,15 +163,15 @@ def bench_local_job(model_dir: Path, images: list[Path], tmp: Path,
                 **_job_result(view, submitted, time.perf_counter())}
     finally:
         manager.stop()
-        services.close()
+        runtime.close()
 
 
 def bench_broker_job(model_dir: Path, images: list[Path], tmp: Path, redis_url: str,
                      broker_url: str) -> dict[str, Any]:
-    from tests.worker.support import WorkerProcess
+    from tests.support.jobs import WorkerProcess
     from visearch.config import load_settings
-    from visearch.worker.manager import CeleryJobManager
-    from visearch.worker.specs import JobRequest
+    from visearch.jobs.manager import CeleryJobManager
+    from visearch.jobs.spec import JobRequest
 
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     env = {

@@ -12,9 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.support.clip import DATA_DIR
-from tests.worker.support import JobsApp, TestImageServer, free_port
+from tests.support.jobs import JobsApp, TestImageServer, free_port
 from visearch.config import Settings, load_settings
-from visearch.services.container import Services
+from visearch.runtime import Runtime
 
 CLOTHING = DATA_DIR / "clothing10"
 
@@ -30,7 +30,7 @@ def _settings(tmp_path: Path, tiny_clip_dir: Path, **kw: object) -> Settings:
 
 @pytest.fixture
 def api(tmp_path: Path, tiny_clip_dir: Path, tiny_embedder: Any) -> Iterator[TestClient]:
-    svc = Services.build(_settings(tmp_path, tiny_clip_dir), embedder=tiny_embedder)
+    svc = Runtime.build(_settings(tmp_path, tiny_clip_dir), embedder=tiny_embedder)
     try:
         with JobsApp(svc) as client:
             yield client  # type: ignore[misc]
@@ -111,7 +111,7 @@ def test_url_job_records_each_bad_url_and_finishes(
             tmp_path, tiny_clip_dir, fetch_allow_hosts=[f"127.0.0.1:{good.port}"],
             fetch_timeout_s=1.0,
         )
-        svc = Services.build(settings, embedder=tiny_embedder)
+        svc = Runtime.build(settings, embedder=tiny_embedder)
         urls = {
             "good": f"{good.base}/shirt.jpg",
             "loopback": f"{other.base}/shirt.jpg",  # a real image, but loopback and not allowed

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from tests.support.clip import DATA_DIR
-from tests.worker.support import ServerProcess
+from tests.support.jobs import ServerProcess
 
 FLICKR = DATA_DIR / "flickr8k" / "images"
 

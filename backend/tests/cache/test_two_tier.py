@@ -11,7 +11,7 @@ import pytest
 import redis
 from prometheus_client import CollectorRegistry
 
-from tests.worker.support import (
+from tests.support.jobs import (
     RedisProcess,
     closed_port_url,
     redis_url_or_skip,
@@ -107,7 +107,7 @@ def test_unreachable_redis_degrades_without_errors() -> None:
     assert _sample(reg, "visearch_cache_redis_up") == 0
 
 
-@pytest.mark.services
+@pytest.mark.external
 def test_replicas_share_l2_and_never_serve_older_versions() -> None:
     url = redis_url_or_skip()
     prefix = unique_prefix()
@@ -135,7 +135,7 @@ def test_replicas_share_l2_and_never_serve_older_versions() -> None:
         b.close()
 
 
-@pytest.mark.services
+@pytest.mark.external
 def test_lost_redis_data_never_repeats_a_version() -> None:
     """A Redis restarted empty must not hand out a version an L1 entry was computed for."""
     url = redis_url_or_skip()
@@ -152,7 +152,7 @@ def test_lost_redis_data_never_repeats_a_version() -> None:
         cache.close()
 
 
-@pytest.mark.services
+@pytest.mark.external
 def test_recovers_by_itself_and_invalidates_after_an_outage(tmp_path: Path) -> None:
     redis_url_or_skip()
     server = RedisProcess(tmp_path / "redis")

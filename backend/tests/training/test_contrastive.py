@@ -20,7 +20,7 @@ from visearch.training.contrastive import (
 )
 from visearch.training.data import DatasetError, load_captions
 from visearch.training.features import apply_view, image_features
-from visearch.training.metrics import retrieval_metrics, text_to_image_ranks
+from visearch.training.validation import retrieval_metrics, text_to_image_ranks
 
 
 def test_load_captions_checks_every_line(tmp_path: Path) -> None:

@@ -18,8 +18,8 @@ from visearch import __version__
 from visearch.api.errors import error_response, install_error_handlers
 from visearch.api.routers import images, index, jobs, search, system
 from visearch.config import Settings, load_settings
-from visearch.services.container import Services
-from visearch.worker.manager import build_job_manager
+from visearch.jobs.manager import build_job_manager
+from visearch.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 API_PREFIX = "/api/v1"
@@ -31,15 +31,15 @@ def _ui_dir(settings: Settings) -> Path | None:
     return candidate if (candidate / "index.html").is_file() else None
 
 
-def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
-    """Build the app. Services are built at start-up unless given (tests share one model)."""
-    cfg: Settings = settings or (services.settings if services else load_settings())
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    """Build the app. The runtime is built at start-up unless given (tests share one model)."""
+    cfg: Settings = settings or (runtime.settings if runtime else load_settings())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        owned = services is None
-        svc = services if services is not None else await asyncio.to_thread(Services.build, cfg)
-        app.state.services = svc
+        owned = runtime is None
+        svc = runtime if runtime is not None else await asyncio.to_thread(Runtime.build, cfg)
+        app.state.runtime = svc
         app.state.jobs = build_job_manager(svc.settings, svc, registry=svc.metrics.registry)
         app.state.jobs.start()
         try:
@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             await svc.fetcher.aclose()
             if owned:
                 await asyncio.to_thread(svc.close)
-            app.state.services = None
+            app.state.runtime = None
 
     app = FastAPI(
         title="visearch",
@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         description="Multimodal image search: text, image and combined queries over CLIP.",
         lifespan=lifespan,
     )
-    app.state.services = None
+    app.state.runtime = None
     app.state.jobs = None
     install_error_handlers(app)
     _install_middleware(app, cfg)
@@ -68,7 +68,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:
-        svc: Services | None = request.app.state.services
+        svc: Runtime | None = request.app.state.runtime
         body = generate_latest(svc.metrics.registry) if svc else b""
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
@@ -112,7 +112,7 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
                 response = await call_next(request)
             elapsed = time.perf_counter() - started
             path = _route_label(request)
-            svc: Services | None = request.app.state.services
+            svc: Runtime | None = request.app.state.runtime
             if svc is not None:
                 svc.metrics.request_latency.labels(
                     request.method, path, str(response.status_code)

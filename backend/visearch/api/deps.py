@@ -9,29 +9,29 @@ from typing import Annotated, TypeVar
 from fastapi import Depends, Request
 
 from visearch.config import Settings
-from visearch.services.container import Services
+from visearch.runtime import Runtime
 
 T = TypeVar("T")
 
 
-def get_services(request: Request) -> Services:
-    services: Services | None = getattr(request.app.state, "services", None)
-    if services is None:  # lifespan not finished or failed
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime | None = getattr(request.app.state, "runtime", None)
+    if runtime is None:  # lifespan not finished or failed
         from visearch.api.errors import ApiError
 
         raise ApiError(503, "not_ready", "the service is starting; try again shortly")
-    return services
+    return runtime
 
 
-def get_settings(services: Annotated[Services, Depends(get_services)]) -> Settings:
-    return services.settings
+def get_settings(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Settings:
+    return runtime.settings
 
 
-ServicesDep = Annotated[Services, Depends(get_services)]
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-async def run_blocking(services: Services, fn: Callable[..., T], *args: object) -> T:
+async def run_blocking(runtime: Runtime, fn: Callable[..., T], *args: object) -> T:
     """Run model calls, decoding and store I/O on the service's thread pool."""
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(services.executor, lambda: fn(*args))
+    return await loop.run_in_executor(runtime.executor, lambda: fn(*args))

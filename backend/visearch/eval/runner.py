@@ -1,6 +1,6 @@
 """Run retrieval tasks through the product's own indexing and search services.
 
-For each model the runner builds ``Services`` on a fresh data directory (so a fresh
+For each model the runner builds a ``Runtime`` on a fresh data directory (so a fresh
 collection of the configured store), indexes the gallery with the ``Indexer``, embeds the
 queries with the ``Searcher`` and ranks with ``Searcher.search_vectors``, i.e. the same
 decode, embedding, storage and vector search that serve users. Only image -> text ranks
@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from visearch.config import Settings
-from visearch.eval import metrics as m
+from visearch.eval import ranking_metrics as m
 from visearch.eval.datasets import (
     CaptionItem,
     DatasetKind,
@@ -458,52 +458,52 @@ def _run_model(
     bars: _Bars,
     work_dir: Path | None,
 ) -> ModelRun:
-    from visearch.services.container import Services  # heavy imports only when running
+    from visearch.runtime import Runtime  # heavy imports only when running
 
     tmp = Path(tempfile.mkdtemp(prefix="visearch-eval-", dir=work_dir))
-    services = None
+    runtime = None
     ids: list[str] = []
     try:
         settings = _eval_settings(base, model, tmp)
-        services = Services.build(settings)
-        embedder = services.embedder
+        runtime = Runtime.build(settings)
+        embedder = runtime.embedder
         if embedder.is_fallback:
             log.warning("eval_model_fallback", requested=model, model_id=embedder.model_id)
-        existing = services.store.count()
+        existing = runtime.store.count()
         if existing:
             raise EvalError(
-                f"collection {services.store.name!r} already holds {existing} points; "
+                f"collection {runtime.store.name!r} already holds {existing} points; "
                 "evaluation needs an empty collection (use a separate Qdrant server or path)"
             )
         t0 = time.perf_counter()
-        ids = _index_gallery(services, data, model, bars)
+        ids = _index_gallery(runtime, data, model, bars)
         index_seconds = time.perf_counter() - t0
         # as after any bulk index: build the ANN index where the store defers it (edge)
-        optimized = bool(services.store.optimize())
-        vectors = _stored_vectors(services, ids)
+        optimized = bool(runtime.store.optimize())
+        vectors = _stored_vectors(runtime, ids)
         results: dict[TaskName, TaskResult] = {}
         caption_vectors: tuple[np.ndarray, float] | None = None
         for task, spec in specs.items():
             if task in CAPTION_TASKS and caption_vectors is None:
-                caption_vectors = _embed_texts(services, data.captions, f"{model}: captions", bars)
-            results[task] = _run_task(services, data, spec, model, options, bars, ids, vectors,
+                caption_vectors = _embed_texts(runtime, data.captions, f"{model}: captions", bars)
+            results[task] = _run_task(runtime, data, spec, model, options, bars, ids, vectors,
                                       caption_vectors)
         return ModelRun(
             model=model, model_id=embedder.model_id, dim=embedder.dim, device=embedder.device,
-            fallback=embedder.is_fallback, store=services.store.backend,
-            collection=services.store.name, index_seconds=index_seconds,
+            fallback=embedder.is_fallback, store=runtime.store.backend,
+            collection=runtime.store.name, index_seconds=index_seconds,
             images_indexed=len(ids), tasks=results, index_built=optimized,
         )
     finally:
-        if services is not None:
+        if runtime is not None:
             if base.store == "qdrant" and base.qdrant_url and ids:
                 with contextlib.suppress(Exception):
-                    services.store.delete(ids)
-            services.close()
+                    runtime.store.delete(ids)
+            runtime.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _index_gallery(services: Any, data: EvalData, model: str, bars: _Bars) -> list[str]:
+def _index_gallery(runtime: Any, data: EvalData, model: str, bars: _Bars) -> list[str]:
     """Index every gallery image under an id of its own (identical files stay distinct)."""
     from visearch.services.indexing import IndexItem
 
@@ -515,7 +515,7 @@ def _index_gallery(services: Any, data: EvalData, model: str, bars: _Bars) -> li
         for i, p in enumerate(data.gallery)
     ]
     with bars.bar(f"{model}: index", len(items)) as advance:
-        results = services.indexer.index_items(items, progress=advance)
+        results = runtime.indexer.index_items(items, progress=advance)
     failed = [(data.gallery[i], r) for i, r in enumerate(results) if r.status == "failed"]
     if failed:
         lines = [f"{p}: {r.error.message if r.error else 'failed'}" for p, r in failed[:10]]
@@ -525,12 +525,12 @@ def _index_gallery(services: Any, data: EvalData, model: str, bars: _Bars) -> li
     return ids
 
 
-def _stored_vectors(services: Any, ids: list[str], chunk: int = 512) -> np.ndarray:
+def _stored_vectors(runtime: Any, ids: list[str], chunk: int = 512) -> np.ndarray:
     """The gallery's vectors as stored (what by-example search uses)."""
-    out = np.zeros((len(ids), services.embedder.dim), dtype=np.float32)
+    out = np.zeros((len(ids), runtime.embedder.dim), dtype=np.float32)
     for start in range(0, len(ids), chunk):
         batch = ids[start : start + chunk]
-        points = services.store.get(batch, with_vectors=True)
+        points = runtime.store.get(batch, with_vectors=True)
         got = {p.id: p.vector for p in points if p.vector is not None}
         missing = [i for i in batch if i not in got]
         if missing:
@@ -541,7 +541,7 @@ def _stored_vectors(services: Any, ids: list[str], chunk: int = 512) -> np.ndarr
 
 
 def _embed_texts(
-    services: Any, texts: Sequence[str], description: str, bars: _Bars, chunk: int = 256
+    runtime: Any, texts: Sequence[str], description: str, bars: _Bars, chunk: int = 256
 ) -> tuple[np.ndarray, float]:
     """Query vectors through the searcher, and the mean embedding time per text (ms)."""
     parts = []
@@ -549,21 +549,21 @@ def _embed_texts(
     with bars.bar(description, len(texts)) as advance:
         for i in range(0, len(texts), chunk):
             batch = list(texts[i : i + chunk])
-            parts.append(np.asarray(services.searcher.embed_texts(batch), dtype=np.float32))
+            parts.append(np.asarray(runtime.searcher.embed_texts(batch), dtype=np.float32))
             advance(len(batch))
     elapsed = (time.perf_counter() - started) * 1000
-    dim = services.embedder.dim
+    dim = runtime.embedder.dim
     vectors = np.concatenate(parts) if parts else np.zeros((0, dim), np.float32)
     return vectors, elapsed / max(len(texts), 1)
 
 
 def _embed_images(
-    services: Any, paths: Sequence[Path], description: str, bars: _Bars, chunk: int = 64
+    runtime: Any, paths: Sequence[Path], description: str, bars: _Bars, chunk: int = 64
 ) -> tuple[np.ndarray, float]:
     """Query images decoded like uploads and embedded through the searcher."""
     from visearch.ingest.decode import decode_image
 
-    settings = services.settings
+    settings = runtime.settings
     parts = []
     started = time.perf_counter()
     with bars.bar(description, len(paths)) as advance:
@@ -574,14 +574,14 @@ def _embed_images(
                              max_pixels=settings.max_pixels).image
                 for p in batch
             ]
-            parts.append(np.asarray(services.searcher.embed_images(images), dtype=np.float32))
+            parts.append(np.asarray(runtime.searcher.embed_images(images), dtype=np.float32))
             advance(len(batch))
     elapsed = (time.perf_counter() - started) * 1000
     return np.concatenate(parts), elapsed / max(len(paths), 1)
 
 
 def _query_vectors(
-    services: Any,
+    runtime: Any,
     data: EvalData,
     spec: TaskSpec,
     model: str,
@@ -593,17 +593,17 @@ def _query_vectors(
         assert caption_vectors is not None
         return caption_vectors
     if spec.name == "class-prompt":
-        return _embed_texts(services, spec.queries, f"{model}: prompts", bars)
+        return _embed_texts(runtime, spec.queries, f"{model}: prompts", bars)
     if spec.name == "image-text":
         return gallery_vectors, None
     # image-image: stored vectors for gallery members (by-example search), else uploads
     if (data.query_in_gallery >= 0).all():
         return gallery_vectors[data.query_in_gallery], None
-    return _embed_images(services, data.query_images, f"{model}: query images", bars)
+    return _embed_images(runtime, data.query_images, f"{model}: query images", bars)
 
 
 def _run_task(
-    services: Any,
+    runtime: Any,
     data: EvalData,
     spec: TaskSpec,
     model: str,
@@ -613,7 +613,7 @@ def _run_task(
     gallery_vectors: np.ndarray,
     caption_vectors: tuple[np.ndarray, float] | None,
 ) -> TaskResult:
-    queries, embed_ms = _query_vectors(services, data, spec, model, bars, gallery_vectors,
+    queries, embed_ms = _query_vectors(runtime, data, spec, model, bars, gallery_vectors,
                                        caption_vectors)
     depth = _depth(spec, options)
     if spec.name == "image-text":
@@ -626,23 +626,23 @@ def _run_task(
         return result
     index_of = {image_id: i for i, image_id in enumerate(ids)}
     exclude = [[ids[e]] if e >= 0 else [] for e in spec.exclude]
-    ranked, scores = _search(services, queries, depth, exclude, index_of, False,
+    ranked, scores = _search(runtime, queries, depth, exclude, index_of, False,
                              f"{model}: {spec.name}", bars, options.chunk)
     result = score_ranking(spec, model, ranked, options, scores)
     result.embed_ms_per_query = embed_ms
-    result.latency_ms = _latency(services, queries, exclude, options, exact=False)
+    result.latency_ms = _latency(runtime, queries, exclude, options, exact=False)
     if options.exact:
-        exact_ranked, _ = _search(services, queries, depth, exclude, index_of, True,
+        exact_ranked, _ = _search(runtime, queries, depth, exclude, index_of, True,
                                   f"{model}: {spec.name} (exact)", bars, options.chunk)
         exact = score_ranking(spec, model, exact_ranked, options)
         result.exact_metrics = exact.metrics
         result.ann_recall = ann_recall(ranked, exact_ranked, options.top_k)
-        result.exact_latency_ms = _latency(services, queries, exclude, options, exact=True)
+        result.exact_latency_ms = _latency(runtime, queries, exclude, options, exact=True)
     return result
 
 
 def _search(
-    services: Any,
+    runtime: Any,
     vectors: np.ndarray,
     depth: int,
     exclude: list[list[str]],
@@ -659,7 +659,7 @@ def _search(
     with bars.bar(description, n) as advance:
         for start in range(0, n, chunk):
             stop = min(start + chunk, n)
-            hits = services.searcher.search_vectors(
+            hits = runtime.searcher.search_vectors(
                 vectors[start:stop], top_k=depth, exact=exact, exclude_ids=exclude[start:stop]
             )
             for row, points in enumerate(hits, start=start):
@@ -674,7 +674,7 @@ def _search(
 
 
 def _latency(
-    services: Any, vectors: np.ndarray, exclude: list[list[str]], options: EvalOptions,
+    runtime: Any, vectors: np.ndarray, exclude: list[list[str]], options: EvalOptions,
     exact: bool,
 ) -> dict[str, float]:
     """Per-query search latency at ``top_k``, one query per call (the product's case)."""
@@ -684,7 +684,7 @@ def _latency(
     times = np.empty(n)
     for i in range(n):
         t0 = time.perf_counter()
-        services.searcher.search_vectors(vectors[i : i + 1], top_k=options.top_k, exact=exact,
+        runtime.searcher.search_vectors(vectors[i : i + 1], top_k=options.top_k, exact=exact,
                                          exclude_ids=[exclude[i]])
         times[i] = (time.perf_counter() - t0) * 1000
     return {

@@ -14,7 +14,7 @@ from torch import nn
 
 from visearch.models.heads import Head
 from visearch.training.features import progress_bar
-from visearch.training.metrics import retrieval_metrics, text_to_image_ranks
+from visearch.training.validation import retrieval_metrics, text_to_image_ranks
 
 
 @dataclass(frozen=True)

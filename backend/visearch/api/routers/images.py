@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
-from visearch.api.deps import ServicesDep, run_blocking
+from visearch.api.deps import RuntimeDep, run_blocking
 from visearch.api.errors import ApiError
 from visearch.api.schemas import DeleteResponse, ErrorBody
 
@@ -21,8 +21,8 @@ def _not_found(image_id: str) -> ApiError:
 
 
 @router.get("/{image_id}", response_class=FileResponse, responses=ERRORS)
-async def get_image(image_id: str, services: ServicesDep) -> FileResponse:
-    found = services.files.original(image_id)
+async def get_image(image_id: str, runtime: RuntimeDep) -> FileResponse:
+    found = runtime.files.original(image_id)
     if found is None:
         raise _not_found(image_id)
     path, media_type = found
@@ -30,16 +30,16 @@ async def get_image(image_id: str, services: ServicesDep) -> FileResponse:
 
 
 @router.get("/{image_id}/thumbnail", response_class=FileResponse, responses=ERRORS)
-async def get_thumbnail(image_id: str, services: ServicesDep) -> FileResponse:
-    path = services.files.thumbnail(image_id)
+async def get_thumbnail(image_id: str, runtime: RuntimeDep) -> FileResponse:
+    path = runtime.files.thumbnail(image_id)
     if path is None:
         raise _not_found(image_id)
     return FileResponse(path, media_type="image/jpeg", headers=_CACHE)
 
 
 @router.get("/{image_id}/info", responses=ERRORS)
-async def get_info(image_id: str, services: ServicesDep) -> dict[str, Any]:
-    points = await run_blocking(services, services.store.get, [image_id])
+async def get_info(image_id: str, runtime: RuntimeDep) -> dict[str, Any]:
+    points = await run_blocking(runtime, runtime.store.get, [image_id])
     if not points:
         raise _not_found(image_id)
     payload = dict(points[0].payload)
@@ -48,7 +48,7 @@ async def get_info(image_id: str, services: ServicesDep) -> dict[str, Any]:
 
 
 @router.delete("/{image_id}", response_model=DeleteResponse, responses=ERRORS)
-async def delete_image(image_id: str, services: ServicesDep) -> DeleteResponse:
-    if not await run_blocking(services, services.indexer.delete, image_id):
+async def delete_image(image_id: str, runtime: RuntimeDep) -> DeleteResponse:
+    if not await run_blocking(runtime, runtime.indexer.delete, image_id):
         raise _not_found(image_id)
     return DeleteResponse(deleted=image_id)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import JSONResponse
 
-from visearch.api.deps import ServicesDep, run_blocking
+from visearch.api.deps import RuntimeDep, run_blocking
 from visearch.api.errors import ApiError
 from visearch.api.schemas import ErrorBody, IndexRequest, IndexResponse
 from visearch.api.uploads import form_json_object
@@ -33,7 +33,7 @@ def _failure_response(results: list[IndexResult]) -> JSONResponse:
 
 
 @router.post("/index", response_model=IndexResponse, responses=ERRORS)
-async def index_one(body: IndexRequest, services: ServicesDep) -> Any:
+async def index_one(body: IndexRequest, runtime: RuntimeDep) -> Any:
     """Index one image given as base64 (or a data: URL) or as a URL to fetch."""
     item = IndexItem(
         data=decode_base64(body.image_data) if body.image_data else None,
@@ -44,7 +44,7 @@ async def index_one(body: IndexRequest, services: ServicesDep) -> Any:
         label=body.label,
         source=body.image_url or "api",
     )
-    results = await run_blocking(services, services.indexer.index_items, [item])
+    results = await run_blocking(runtime, runtime.indexer.index_items, [item])
     if results[0].status == "failed":
         return _failure_response(results)
     return IndexResponse.from_results(results)
@@ -52,13 +52,13 @@ async def index_one(body: IndexRequest, services: ServicesDep) -> Any:
 
 @router.post("/index/upload", response_model=IndexResponse, responses=ERRORS)
 async def index_upload(
-    services: ServicesDep,
+    runtime: RuntimeDep,
     files: Annotated[list[UploadFile], File(description="One or more images.")],
     metadata: Annotated[str | None, Form(description="JSON object applied to every file.")] = None,
     label: Annotated[str | None, Form(max_length=256)] = None,
 ) -> Any:
     """Index several uploaded files; one result per file."""
-    settings = services.settings
+    settings = runtime.settings
     if len(files) > settings.max_batch_files:
         raise ApiError(413, "too_many_files", f"at most {settings.max_batch_files} files a request")
     meta = form_json_object(metadata, "metadata") or {}
@@ -74,7 +74,7 @@ async def index_upload(
             continue
         items.append(IndexItem(data=data, filename=name, metadata=meta, label=label,
                                source="upload"))
-    done = iter(await run_blocking(services, services.indexer.index_items, items))
+    done = iter(await run_blocking(runtime, runtime.indexer.index_items, items))
     results = [rejected[i] if i in rejected else next(done) for i in range(len(files))]
     if all(r.status == "failed" for r in results):
         return _failure_response(results)

@@ -17,9 +17,9 @@ from starlette.concurrency import run_in_threadpool
 
 from visearch.api.errors import ApiError
 from visearch.api.schemas import ErrorBody
-from visearch.worker.manager import JobManager
-from visearch.worker.specs import JobRequest, JobSpecError
-from visearch.worker.state import JobNotFoundError, JobsUnavailableError
+from visearch.jobs.manager import JobManager
+from visearch.jobs.model import JobNotFoundError, JobsUnavailableError
+from visearch.jobs.spec import JobRequest, JobSpecError
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 _JOB_ID = re.compile(r"^[0-9a-f]{32}$")

@@ -6,13 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, UploadFile
 
-from visearch.api.deps import ServicesDep, run_blocking
+from visearch.api.deps import RuntimeDep, run_blocking
 from visearch.api.errors import ApiError
 from visearch.api.schemas import ErrorBody, SearchRequest, SearchResponse, SearchResult
 from visearch.api.uploads import form_json_object, read_upload
 from visearch.ingest.decode import decode_base64, decode_image
 from visearch.ingest.ids import content_id
-from visearch.services.container import Services
+from visearch.runtime import Runtime
 from visearch.services.search import SearchQuery
 
 router = APIRouter(tags=["search"])
@@ -22,7 +22,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 async def _search(
-    services: Services,
+    runtime: Runtime,
     *,
     text: str | None,
     image_bytes: bytes | None,
@@ -33,14 +33,14 @@ async def _search(
     offset: int,
     flt: dict[str, Any] | None,
 ) -> SearchResponse:
-    limit = services.settings.max_top_k
+    limit = runtime.settings.max_top_k
     if top_k > limit:
         raise ApiError(422, "invalid_request", f"top_k must be between 1 and {limit}")
     image, key = None, None
     if image_bytes is not None:
-        s = services.settings
+        s = runtime.settings
         decoded = await run_blocking(
-            services,
+            runtime,
             lambda: decode_image(image_bytes, max_bytes=s.max_upload_bytes, max_pixels=s.max_pixels),
         )
         image, key = decoded.image, content_id(image_bytes)
@@ -48,8 +48,8 @@ async def _search(
         text=text, image=image, image_key=key, image_id=image_id, text_weight=text_weight,
         top_k=top_k, threshold=threshold, offset=offset, flt=flt,
     )
-    outcome = await run_blocking(services, services.searcher.search, query)
-    services.metrics.search_latency.labels(cached=str(outcome.cached).lower()).observe(
+    outcome = await run_blocking(runtime, runtime.searcher.search, query)
+    runtime.metrics.search_latency.labels(cached=str(outcome.cached).lower()).observe(
         outcome.search_time_ms / 1000
     )
     return SearchResponse(
@@ -64,15 +64,15 @@ async def _search(
 
 
 @router.post("/search", response_model=SearchResponse, responses=ERRORS)
-async def search(body: SearchRequest, services: ServicesDep) -> SearchResponse:
+async def search(body: SearchRequest, runtime: RuntimeDep) -> SearchResponse:
     """Search by text, an image (base64 or URL), an indexed image id, or text plus an image."""
     image_bytes = None
     if body.image_data:
         image_bytes = decode_base64(body.image_data)
     elif body.image_url:
-        image_bytes = (await services.fetcher.afetch(body.image_url)).data
+        image_bytes = (await runtime.fetcher.afetch(body.image_url)).data
     return await _search(
-        services, text=body.text, image_bytes=image_bytes, image_id=body.image_id,
+        runtime, text=body.text, image_bytes=image_bytes, image_id=body.image_id,
         text_weight=body.text_weight, top_k=body.top_k, threshold=body.threshold,
         offset=body.offset, flt=body.filter,
     )
@@ -80,7 +80,7 @@ async def search(body: SearchRequest, services: ServicesDep) -> SearchResponse:
 
 @router.post("/search/image", response_model=SearchResponse, responses=ERRORS)
 async def search_image(
-    services: ServicesDep,
+    runtime: RuntimeDep,
     file: Annotated[UploadFile, File(description="The query image.")],
     text: Annotated[str | None, Form(max_length=2000)] = None,
     text_weight: Annotated[float, Form(ge=0.0, le=1.0)] = 0.5,
@@ -91,8 +91,8 @@ async def search_image(
 ) -> SearchResponse:
     """Search by an uploaded image (multipart), optionally combined with text."""
     flt = form_json_object(filter, "filter")
-    data = await read_upload(file, services.settings.max_upload_bytes)
+    data = await read_upload(file, runtime.settings.max_upload_bytes)
     return await _search(
-        services, text=text, image_bytes=data, image_id=None, text_weight=text_weight,
+        runtime, text=text, image_bytes=data, image_id=None, text_weight=text_weight,
         top_k=top_k, threshold=threshold, offset=offset, flt=flt,
     )

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Start, stop or describe the Redis and RabbitMQ servers the `services` tests and the
+# Start, stop or describe the Redis and RabbitMQ servers the `external` tests and the
 # cache/jobs benchmark need: local only (127.0.0.1), state under a temp dir, bounded waits.
 #
-#   scripts/services.sh start   # install when missing (apt-get), start both, wait until ready
-#   scripts/services.sh stop    # rabbitmqctl stop + epmd -kill, redis SHUTDOWN NOSAVE
-#   scripts/services.sh env       # print VISEARCH_REDIS_URL / VISEARCH_BROKER_URL exports
-#   scripts/services.sh test-env  # print VISEARCH_TEST_REDIS_URL / _BROKER_URL (pytest)
-#   scripts/services.sh status
+#   scripts/redis_rabbitmq.sh start   # install when missing (apt-get), start both, wait until ready
+#   scripts/redis_rabbitmq.sh stop    # rabbitmqctl stop + epmd -kill, redis SHUTDOWN NOSAVE
+#   scripts/redis_rabbitmq.sh env       # print VISEARCH_REDIS_URL / VISEARCH_BROKER_URL exports
+#   scripts/redis_rabbitmq.sh test-env  # print VISEARCH_TEST_REDIS_URL / _BROKER_URL (pytest)
+#   scripts/redis_rabbitmq.sh status
 #
 # Knobs (environment): VISEARCH_SERVICES_DIR (state dir, default /tmp/visearch-services),
 # VISEARCH_REDIS_PORT (6379), VISEARCH_AMQP_PORT (5672), VISEARCH_SERVICES_TIMEOUT (90 s).
@@ -36,7 +36,7 @@ export ERL_CRASH_DUMP="$STATE_DIR/rabbitmq/erl_crash.dump"
 export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
 export HOME_FOR_RABBIT="$STATE_DIR/rabbitmq/home"
 
-say() { echo "services: $*" >&2; }
+say() { echo "redis_rabbitmq: $*" >&2; }
 die() { say "$*"; exit 1; }
 
 rabbit() {  # run a rabbitmq tool as the current user with our cookie and directories
@@ -126,7 +126,7 @@ print_env() {  # for running the service against these servers
   echo "export VISEARCH_BROKER_URL=amqp://guest:guest@127.0.0.1:$AMQP_PORT//"
 }
 
-print_test_env() {  # for pytest: only the `services` tests use them, nothing else changes
+print_test_env() {  # for pytest: only the `external` tests use them, nothing else changes
   echo "export VISEARCH_TEST_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0"
   echo "export VISEARCH_TEST_BROKER_URL=amqp://guest:guest@127.0.0.1:$AMQP_PORT//"
 }

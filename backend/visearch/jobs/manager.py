@@ -18,19 +18,19 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from visearch.config import Settings
-from visearch.worker.batch import fail_batch, process_batch
-from visearch.worker.journal import JobJournal
-from visearch.worker.metrics import JobMetricsCollector
-from visearch.worker.specs import ItemSpec, JobRequest, expand_job
-from visearch.worker.state import (
+from visearch.jobs.batch import fail_batch, process_batch
+from visearch.jobs.ledger_sqlite import SqliteJobLedger
+from visearch.jobs.metrics import JobMetricsCollector
+from visearch.jobs.model import (
     JobNotFoundError,
     JobsUnavailableError,
     JobView,
     new_job_id,
 )
+from visearch.jobs.spec import ItemSpec, JobRequest, expand_job
 
 if TYPE_CHECKING:
-    from visearch.services.container import Services
+    from visearch.runtime import Runtime
     from visearch.services.indexing import Indexer
 
 log = structlog.get_logger(__name__)
@@ -76,7 +76,7 @@ class LocalJobManager:
     ) -> None:
         self.settings = settings
         self.indexer = indexer
-        self.journal = JobJournal(journal or journal_path(settings))
+        self.journal = SqliteJobLedger(journal or journal_path(settings))
         self._registry = registry
         self._collector: JobMetricsCollector | None = None
         self._idle_poll_s = idle_poll_s
@@ -198,22 +198,22 @@ class LocalJobManager:
 
 
 class CeleryJobManager:
-    """Splits jobs into batch tasks on RabbitMQ; job state in Redis (``RedisJobStore``)."""
+    """Splits jobs into batch tasks on RabbitMQ; job state in Redis (``RedisJobLedger``)."""
 
     runner = "celery"
 
     def __init__(self, settings: Settings, *, registry: CollectorRegistry | None = None) -> None:
-        from visearch.worker.celery_app import make_celery
-        from visearch.worker.redis_store import RedisJobStore
+        from visearch.jobs.celery.app import make_celery
+        from visearch.jobs.ledger_redis import RedisJobLedger
 
         self.settings = settings
         self.app = make_celery(settings)
-        self.store = RedisJobStore.from_settings(settings)
+        self.store = RedisJobLedger.from_settings(settings)
         self._registry = registry
         self._collector: JobMetricsCollector | None = None
 
     def submit(self, request: JobRequest) -> JobView:
-        from visearch.worker.celery_app import connect, declare_queues
+        from visearch.jobs.celery.app import connect, declare_queues
 
         items = expand_job(request, self.settings)
         # A fresh connection per submission (not the producer pool): after a broker restart a
@@ -243,7 +243,7 @@ class CeleryJobManager:
 
     def _publish(self, conn: Any, job_id: str, items: Sequence[ItemSpec]) -> None:
         """One persistent, broker-confirmed message per batch of ``job_batch_size`` items."""
-        from visearch.worker.celery_app import TASK_NAME
+        from visearch.jobs.celery.app import TASK_NAME
 
         size = self.settings.job_batch_size
         producer = self.app.amqp.Producer(conn)
@@ -278,7 +278,7 @@ class CeleryJobManager:
         self.store.close()
 
     def status(self) -> dict[str, Any]:
-        from visearch.worker.celery_app import connect
+        from visearch.jobs.celery.app import connect
 
         broker = True
         try:
@@ -290,7 +290,7 @@ class CeleryJobManager:
                 "broker": "up" if broker else "down", "state_store": "up" if redis_ok else "down"}
 
     def snapshot(self) -> dict[str, Any]:
-        from visearch.worker.celery_app import queue_depths
+        from visearch.jobs.celery.app import queue_depths
 
         out: dict[str, Any] = {"queue_depth": None, "dead_letter_depth": None, "totals": {}}
         try:
@@ -313,7 +313,7 @@ class CeleryJobManager:
 
 def build_job_manager(
     settings: Settings,
-    services: Services | None = None,
+    runtime: Runtime | None = None,
     *,
     registry: CollectorRegistry | None = None,
 ) -> JobManager:
@@ -326,6 +326,6 @@ def build_job_manager(
                 "jobs on a broker keep their state in Redis: set VISEARCH_REDIS_URL too"
             )
         return CeleryJobManager(settings, registry=registry)
-    if services is None:
+    if runtime is None:
         raise ValueError("the in-process job runner needs the services (their indexer)")
-    return LocalJobManager(settings, services.indexer, registry=registry)
+    return LocalJobManager(settings, runtime.indexer, registry=registry)

@@ -17,8 +17,7 @@ import redis
 
 from visearch.cache.link import make_client, redact_url
 from visearch.config import Settings
-from visearch.worker.specs import ItemSpec
-from visearch.worker.state import (
+from visearch.jobs.model import (
     MAX_FAILURES_KEPT,
     BatchStart,
     ItemOutcome,
@@ -26,6 +25,7 @@ from visearch.worker.state import (
     JobView,
     now,
 )
+from visearch.jobs.spec import ItemSpec
 
 _BEGIN = """
 local st = redis.call('HGET', KEYS[1], 'state')
@@ -102,8 +102,8 @@ return st
 """
 
 
-class RedisJobStore:
-    """Implements ``JobStore`` on Redis; every call raises ``JobsUnavailableError`` if Redis
+class RedisJobLedger:
+    """Implements ``JobLedger`` on Redis; every call raises ``JobsUnavailableError`` if Redis
     cannot be reached (jobs need shared state; there is no local fallback)."""
 
     runner = "celery"
@@ -120,7 +120,7 @@ class RedisJobStore:
         self._fail = self.client.register_script(_FAIL)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> RedisJobStore:
+    def from_settings(cls, settings: Settings) -> RedisJobLedger:
         if not settings.redis_url:
             raise JobsUnavailableError(
                 "jobs on a broker keep their state in Redis: set VISEARCH_REDIS_URL"
@@ -149,7 +149,7 @@ class RedisJobStore:
                 f"job state store (Redis at {redact_url(self.url)}) is unreachable: {exc}"
             ) from exc
 
-    # -- JobStore -----------------------------------------------------------------------
+    # -- JobLedger -----------------------------------------------------------------------
 
     def create(self, job_id: str, source: str, description: str,
                items: Sequence[ItemSpec]) -> JobView:

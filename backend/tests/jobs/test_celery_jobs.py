@@ -17,7 +17,7 @@ import redis
 from kombu import Connection
 
 from tests.support.clip import DATA_DIR
-from tests.worker.support import (
+from tests.support.jobs import (
     WorkerProcess,
     broker_url_or_skip,
     closed_port_url,
@@ -25,12 +25,12 @@ from tests.worker.support import (
     unique_prefix,
 )
 from visearch.config import Settings, load_settings
-from visearch.worker.celery_app import TASK_NAME, dead_queue_name, make_celery
-from visearch.worker.manager import CeleryJobManager, build_job_manager
-from visearch.worker.specs import JobRequest
-from visearch.worker.state import JobsUnavailableError
+from visearch.jobs.celery.app import TASK_NAME, dead_queue_name, make_celery
+from visearch.jobs.manager import CeleryJobManager, build_job_manager
+from visearch.jobs.model import JobsUnavailableError
+from visearch.jobs.spec import JobRequest
 
-pytestmark = pytest.mark.services
+pytestmark = pytest.mark.external
 
 FLICKR = DATA_DIR / "flickr8k" / "images"
 

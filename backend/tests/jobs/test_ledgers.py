@@ -9,28 +9,28 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.worker.support import redis_url_or_skip, unique_prefix
-from visearch.worker.journal import JobJournal
-from visearch.worker.specs import ItemSpec
-from visearch.worker.state import ItemOutcome, JobStore, new_job_id
+from tests.support.jobs import redis_url_or_skip, unique_prefix
+from visearch.jobs.ledger_sqlite import SqliteJobLedger
+from visearch.jobs.model import ItemOutcome, JobLedger, new_job_id
+from visearch.jobs.spec import ItemSpec
 
 
 def _items(n: int) -> list[ItemSpec]:
     return [ItemSpec(url=f"http://h/{i}.jpg") for i in range(n)]
 
 
-@pytest.fixture(params=["journal", pytest.param("redis", marks=pytest.mark.services)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobStore]:
+@pytest.fixture(params=["journal", pytest.param("redis", marks=pytest.mark.external)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobLedger]:
     if request.param == "journal":
-        journal = JobJournal(tmp_path / "jobs" / "journal.sqlite3")
+        journal = SqliteJobLedger(tmp_path / "jobs" / "journal.sqlite3")
         yield journal
         journal.close()
         return
-    from visearch.worker.redis_store import RedisJobStore
+    from visearch.jobs.ledger_redis import RedisJobLedger
 
     url = redis_url_or_skip()
     prefix = unique_prefix()
-    rstore = RedisJobStore(url, prefix=prefix, ttl_s=600)
+    rstore = RedisJobLedger(url, prefix=prefix, ttl_s=600)
     yield rstore
     rstore.close()
     client = redis.Redis.from_url(url)
@@ -40,7 +40,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobStore]:
     client.close()
 
 
-def test_counts_each_item_once_and_finishes(store: JobStore) -> None:
+def test_counts_each_item_once_and_finishes(store: JobLedger) -> None:
     job = new_job_id()
     view = store.create(job, "urls", "4 URLs", _items(4))
     assert (view.state, view.total) == ("queued", 4)
@@ -76,7 +76,7 @@ def test_counts_each_item_once_and_finishes(store: JobStore) -> None:
     assert totals["jobs_submitted"] == 1 and totals["jobs_completed_with_errors"] == 1
 
 
-def test_terminal_states(store: JobStore) -> None:
+def test_terminal_states(store: JobLedger) -> None:
     ok, bad = new_job_id(), new_job_id()
     store.create(ok, "urls", "", _items(1))
     store.begin_batch(ok, [0])
@@ -89,7 +89,7 @@ def test_terminal_states(store: JobStore) -> None:
     assert listed == [bad, ok]  # newest first
 
 
-def test_cancel_and_fail(store: JobStore) -> None:
+def test_cancel_and_fail(store: JobLedger) -> None:
     job = new_job_id()
     store.create(job, "urls", "", _items(3))
     store.begin_batch(job, [0])
@@ -115,14 +115,14 @@ def test_cancel_and_fail(store: JobStore) -> None:
 
 def test_journal_survives_reopen(tmp_path: Path) -> None:
     path = tmp_path / "journal.sqlite3"
-    first = JobJournal(path)
+    first = SqliteJobLedger(path)
     job = new_job_id()
     first.create(job, "folder", "/data", _items(3))
     first.begin_batch(job, [0, 1])
     first.record(job, [ItemOutcome(0, "done")])
     first.close()
 
-    second = JobJournal(path)
+    second = SqliteJobLedger(path)
     assert second.active_jobs() == [job]
     open_items = second.open_items(job, 10)
     assert [(i, n) for i, _, n in open_items] == [(1, 1), (2, 0)]  # item 1 was attempted once

@@ -12,16 +12,16 @@ from pathlib import Path
 
 import structlog
 
+from visearch.jobs.model import ACTIVE_STATES, ItemOutcome, JobLedger
+from visearch.jobs.spec import ItemSpec
 from visearch.services.indexing import Indexer, IndexItem, ItemError
-from visearch.worker.specs import ItemSpec
-from visearch.worker.state import ACTIVE_STATES, ItemOutcome, JobStore
 
 log = structlog.get_logger(__name__)
 
 
 def process_batch(
     indexer: Indexer,
-    store: JobStore,
+    store: JobLedger,
     job_id: str,
     items: Sequence[tuple[int, ItemSpec]],
     allowed_roots: Sequence[Path],
@@ -69,7 +69,7 @@ def process_batch(
 
 
 def fail_batch(
-    store: JobStore, job_id: str, items: Sequence[tuple[int, ItemSpec]], code: str, message: str
+    store: JobLedger, job_id: str, items: Sequence[tuple[int, ItemSpec]], code: str, message: str
 ) -> str | None:
     """Record every item of a batch that gave up as failed (recorded items stay as they are)."""
     return store.record(job_id, [ItemOutcome(i, "failed", code, message, spec.source)

@@ -25,7 +25,7 @@ log = structlog.get_logger(__name__)
 
 
 @dataclass
-class Services:
+class Runtime:
     settings: Settings
     embedder: Embedder
     store: VectorStore
@@ -46,7 +46,7 @@ class Services:
         embedder: Embedder | None = None,
         cache: SearchCache | None = None,
         metrics: Metrics | None = None,
-    ) -> Services:
+    ) -> Runtime:
         """Load the model (unless given), open the store for it and wire the services."""
         embedder = embedder or load_embedder(settings)
         store = open_store(settings, embedder.model_id, embedder.dim)

@@ -205,8 +205,8 @@ def worker_command() -> None:
     """Run a job worker: consume batches from RabbitMQ (needs VISEARCH_BROKER_URL,
     VISEARCH_REDIS_URL and VISEARCH_STORE=qdrant)."""
     from visearch.config import ConfigError, load_settings
+    from visearch.jobs.celery.tasks import run_worker
     from visearch.logs import configure_logging
-    from visearch.worker.tasks import run_worker
 
     err = Console(stderr=True)
     try:

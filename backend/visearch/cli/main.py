@@ -25,7 +25,7 @@ from visearch.ingest.decode import ImageError, decode_image
 from visearch.ingest.scan import iter_image_files
 from visearch.logs import configure_logging
 from visearch.models.base import ModelLoadError
-from visearch.services.container import Services
+from visearch.runtime import Runtime
 from visearch.services.search import QueryError, SearchQuery
 from visearch.store.base import FilterError, StoreError
 
@@ -57,10 +57,10 @@ def _settings(**overrides: Any) -> Settings:
 
 
 @contextmanager
-def local_services(settings: Settings) -> Iterator[Services]:
+def local_runtime(settings: Settings) -> Iterator[Runtime]:
     """Open the local model and store, turning start-up failures into one clear line."""
     try:
-        services = Services.build(settings)
+        runtime = Runtime.build(settings)
     except ModelLoadError as exc:
         fail(str(exc))
     except StoreError as exc:
@@ -69,9 +69,9 @@ def local_services(settings: Settings) -> Iterator[Services]:
             hint = " (is `visearch serve` running? then pass --api http://127.0.0.1:8000)"
         fail(f"{exc}{hint}")
     try:
-        yield services
+        yield runtime
     finally:
-        services.close()
+        runtime.close()
 
 
 def _api_client(api: str) -> httpx.Client:
@@ -114,13 +114,13 @@ def serve(
     from visearch.api.app import create_app
 
     settings = _settings(host=host, port=port)
-    with local_services(settings) as services:
-        if services.embedder.is_fallback:
+    with local_runtime(settings) as runtime:
+        if runtime.embedder.is_fallback:
             err_console.print(
                 f"[yellow]warning:[/] {settings.model!r} could not be loaded; "
-                f"serving with the offline fallback model {services.embedder.model_id!r}"
+                f"serving with the offline fallback model {runtime.embedder.model_id!r}"
             )
-        application = create_app(settings, services=services)
+        application = create_app(settings, runtime=runtime)
         console.print(f"visearch on http://{settings.host}:{settings.port}  (docs: /docs)")
         uvicorn.run(application, host=settings.host, port=settings.port, log_config=None,
                     access_log=False)
@@ -182,10 +182,10 @@ def index(
             _index_via_api(api, images, meta, label, record, lambda n: bar.advance(task, n))
         else:
             settings = _settings()
-            with local_services(settings) as services:
+            with local_runtime(settings) as runtime:
                 for start in range(0, len(images), settings.batch_size * 4):
                     chunk = images[start : start + settings.batch_size * 4]
-                    results = services.indexer.index_files(
+                    results = runtime.indexer.index_files(
                         chunk, metadata=lambda _: meta, label=label,
                         progress=lambda n: bar.advance(task, n),
                     )
@@ -198,7 +198,7 @@ def index(
                     # Builds the HNSW graph once, after the bulk load; it blocks the process,
                     # which is fine here and the reason the server never does it mid-traffic.
                     bar.update(task, description="building index")
-                    services.store.optimize()
+                    runtime.store.optimize()
     summary = {"indexed": counts["indexed"], "already_indexed": counts["duplicate"],
                "skipped": skipped, "failed": counts["failed"],
                "failures": [{"file": f, "reason": r} for f, r in failures]}
@@ -217,7 +217,7 @@ def index(
 
 def _index_as_job(api: str | None, paths: list[Path], meta: dict[str, Any]) -> NoReturn:
     """Submit the paths as one server-side job (the server must see the same folders)."""
-    from visearch.worker.client import JobClientError, exit_code, print_job, submit_and_follow
+    from visearch.cli.jobs import JobClientError, exit_code, print_job, submit_and_follow
 
     if not api:
         fail("--async needs --api URL (the job runs on the server)")
@@ -298,13 +298,13 @@ def search_cmd(
         took = body["search_time_ms"]
     else:
         settings = _settings()
-        with local_services(settings) as services:
+        with local_runtime(settings) as runtime:
             try:
                 pil = None
                 if data is not None:
                     pil = decode_image(data, max_bytes=settings.max_upload_bytes,
                                        max_pixels=settings.max_pixels).image
-                outcome = services.searcher.search(SearchQuery(
+                outcome = runtime.searcher.search(SearchQuery(
                     text=text, image=pil, top_k=top_k, threshold=threshold, flt=flt))
             except (ImageError, QueryError) as exc:
                 fail(exc.message)
@@ -337,9 +337,9 @@ def stats(api: ApiOpt = None, as_json: JsonOpt = False) -> None:
             body = _api_call(lambda: client.get("/api/v1/stats"))
     else:
         settings = _settings()
-        with local_services(settings) as services:
-            body = {"count": services.store.count(), "model": services.embedder.describe(),
-                    "store": services.store.describe(), "data_dir": str(settings.data_dir)}
+        with local_runtime(settings) as runtime:
+            body = {"count": runtime.store.count(), "model": runtime.embedder.describe(),
+                    "store": runtime.store.describe(), "data_dir": str(settings.data_dir)}
     if as_json:
         console.print_json(data=body)
         return
@@ -351,9 +351,9 @@ def stats(api: ApiOpt = None, as_json: JsonOpt = False) -> None:
 
 def _register_subcommands() -> None:
     """Commands that live with their own packages."""
+    from visearch.cli.jobs import jobs_command, worker_command
     from visearch.eval.cli import eval_command
     from visearch.training.cli import train_adapter_command
-    from visearch.worker.client import jobs_command, worker_command
 
     app.command("eval", help="Measure retrieval quality on a captions or labels dataset.")(
         eval_command

@@ -16,7 +16,7 @@ from kombu import Connection
 from prometheus_client import CollectorRegistry
 
 from tests.support.clip import DATA_DIR
-from tests.worker.support import (
+from tests.support.jobs import (
     JobsApp,
     ManagedRabbitMQ,
     RedisProcess,
@@ -28,11 +28,11 @@ from tests.worker.support import (
 from visearch.cache import build_cache
 from visearch.config import Settings, load_settings
 from visearch.metrics import Metrics
-from visearch.services.container import Services
+from visearch.runtime import Runtime
 from visearch.services.indexing import Indexer
 from visearch.services.search import Searcher
 
-pytestmark = pytest.mark.services
+pytestmark = pytest.mark.external
 
 IMAGES = sorted((DATA_DIR / "clothing10" / "images" / "train" / "shoes").glob("*.jpg"))[:12]
 
@@ -45,13 +45,13 @@ def _settings(tmp_path: Path, tiny_clip_dir: Path, **kw: object) -> Settings:
     return load_settings(**{**values, **kw})
 
 
-def _build(settings: Settings, embedder: Any) -> Services:
+def _build(settings: Settings, embedder: Any) -> Runtime:
     metrics = Metrics(CollectorRegistry())
-    return Services.build(settings, embedder=embedder, metrics=metrics,
+    return Runtime.build(settings, embedder=embedder, metrics=metrics,
                           cache=build_cache(settings, metrics.registry))
 
 
-def _replica(primary: Services) -> Services:
+def _replica(primary: Runtime) -> Runtime:
     """A second API instance: its own in-process cache, the same Redis and the same store
     (as replicas behind a load balancer share a Qdrant server)."""
     metrics = Metrics(CollectorRegistry())
@@ -166,7 +166,7 @@ def test_redis_stopped_during_searches_fails_no_request(
 def test_rabbitmq_stopped_refuses_jobs_but_indexing_works(
     tmp_path: Path, tiny_clip_dir: Path, tiny_embedder: Any
 ) -> None:
-    """RabbitMQ really stopped (scripts/services.sh), then started again."""
+    """RabbitMQ really stopped (scripts/redis_rabbitmq.sh), then started again."""
     prefix = unique_prefix()
     settings = _settings(tmp_path, tiny_clip_dir, redis_url=redis_url_or_skip(),
                          redis_prefix=prefix, broker_url=broker_url_or_skip(),

@@ -16,11 +16,9 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from tests.support.clip import DATA_DIR
-from tests.worker.support import free_port, wire_jobs
+from tests.support.jobs import free_port, wire_jobs
 from visearch.api.app import create_app
-from visearch.config import load_settings
-from visearch.services.container import Services
-from visearch.worker.client import (
+from visearch.cli.jobs import (
     JobClientError,
     exit_code,
     job_request,
@@ -28,6 +26,8 @@ from visearch.worker.client import (
     parse_metadata,
     submit_and_follow,
 )
+from visearch.config import load_settings
+from visearch.runtime import Runtime
 
 FOLDER = DATA_DIR / "clothing10" / "images" / "validation" / "shorts"
 
@@ -37,8 +37,8 @@ def api_url(tmp_path: Path, tiny_clip_dir: Path, tiny_embedder: Any) -> Iterator
     settings = load_settings(model=str(tiny_clip_dir), model_fallback="", device="cpu",
                              data_dir=tmp_path / "data", allowed_roots=[DATA_DIR],
                              broker_url=None, redis_url=None, job_batch_size=8)
-    svc = Services.build(settings, embedder=tiny_embedder)
-    app = create_app(services=svc)
+    svc = Runtime.build(settings, embedder=tiny_embedder)
+    app = create_app(runtime=svc)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
     thread = threading.Thread(target=server.run, daemon=True)

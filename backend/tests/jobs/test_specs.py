@@ -10,8 +10,8 @@ from PIL import Image
 from pydantic import ValidationError
 
 from visearch.config import Settings, load_settings
+from visearch.jobs.spec import ItemSpec, JobRequest, JobSpecError, expand_job, parse_manifest
 from visearch.services.indexing import IndexItem, ItemError
-from visearch.worker.specs import ItemSpec, JobRequest, JobSpecError, expand_job, parse_manifest
 
 
 @pytest.fixture

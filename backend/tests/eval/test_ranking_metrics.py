@@ -14,7 +14,7 @@ from sklearn.metrics import (
     top_k_accuracy_score,
 )
 
-from visearch.eval import metrics as m
+from visearch.eval import ranking_metrics as m
 
 # One query, 4 results: relevant at ranks 1 and 3; a third relevant item was not retrieved.
 REL = np.array([[True, False, True, False]])

@@ -18,14 +18,14 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from visearch.cache.two_tier import build_cache
 from visearch.config import ConfigError, Settings
-from visearch.worker.batch import fail_batch, process_batch
-from visearch.worker.celery_app import TASK_NAME, connect, declare_queues, make_celery
-from visearch.worker.redis_store import RedisJobStore
-from visearch.worker.specs import ItemSpec
-from visearch.worker.state import JobsUnavailableError
+from visearch.jobs.batch import fail_batch, process_batch
+from visearch.jobs.celery.app import TASK_NAME, connect, declare_queues, make_celery
+from visearch.jobs.ledger_redis import RedisJobLedger
+from visearch.jobs.model import JobsUnavailableError
+from visearch.jobs.spec import ItemSpec
 
 if TYPE_CHECKING:
-    from visearch.services.container import Services
+    from visearch.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 
@@ -36,17 +36,17 @@ class WorkerContext:
     def __init__(self, settings: Settings, registry: CollectorRegistry | None = None) -> None:
         self.settings = settings
         self.registry = registry or CollectorRegistry()
-        self.jobs = RedisJobStore.from_settings(settings)
-        self._services: Services | None = None
+        self.jobs = RedisJobLedger.from_settings(settings)
+        self._services: Runtime | None = None
 
     @property
-    def services(self) -> Services:
+    def runtime(self) -> Runtime:
         if self._services is None:
             from visearch.metrics import Metrics
-            from visearch.services.container import Services
+            from visearch.runtime import Runtime
 
             metrics = Metrics(self.registry)
-            self._services = Services.build(
+            self._services = Runtime.build(
                 self.settings, cache=build_cache(self.settings, self.registry), metrics=metrics
             )
         return self._services
@@ -71,7 +71,7 @@ class WorkerContext:
                 log.error("poison_batch", job_id=job_id, task_id=task.request.id)
                 fail_batch(self.jobs, job_id, items, "poison", message)
                 raise Reject(message, requeue=False)
-            return process_batch(self.services.indexer, self.jobs, job_id, items,
+            return process_batch(self.runtime.indexer, self.jobs, job_id, items,
                                  settings.allowed_roots)
         except Reject:
             raise
@@ -121,7 +121,7 @@ def run_worker(settings: Settings, loglevel: str | None = None) -> None:
     ctx = WorkerContext(settings)
     app = make_celery(settings)
     register_tasks(app, ctx)
-    ctx.services  # noqa: B018 - load the model and open the store before taking work
+    ctx.runtime  # noqa: B018 - load the model and open the store before taking work
     conn = connect(app)
     try:
         declare_queues(conn, settings.job_queue)

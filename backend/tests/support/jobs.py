@@ -1,4 +1,4 @@
-"""Real Redis / RabbitMQ for tests: URLs of the shared servers started by scripts/services.sh,
+"""Real Redis / RabbitMQ for tests: URLs of the shared servers started by scripts/redis_rabbitmq.sh,
 and private redis-server processes that a test may stop and start at will."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import redis
 
-_HOW = '(scripts/services.sh start && eval "$(scripts/services.sh test-env)")'
+_HOW = '(scripts/redis_rabbitmq.sh start && eval "$(scripts/redis_rabbitmq.sh test-env)")'
 
 
 def redis_url_or_skip() -> str:
@@ -55,7 +55,7 @@ class RedisProcess:
     def __init__(self, workdir: Path) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
-            pytest.skip("redis-server is not installed (scripts/services.sh start installs it)")
+            pytest.skip("redis-server is not installed (scripts/redis_rabbitmq.sh start installs it)")
         self.binary = binary
         self.workdir = workdir
         self.port = free_port()
@@ -94,7 +94,7 @@ REPO = Path(__file__).resolve().parents[3]
 _WORKER_CODE = (
     "from visearch.config import load_settings\n"
     "from visearch.logs import configure_logging\n"
-    "from visearch.worker.tasks import run_worker\n"
+    "from visearch.jobs.celery.tasks import run_worker\n"
     "s = load_settings()\n"
     "configure_logging(s.log_level, 'json')\n"
     "run_worker(s)\n"
@@ -156,20 +156,20 @@ class JobsApp:
     while that wiring is not in place yet, this helper adds both itself.
     """
 
-    def __init__(self, services: object) -> None:
+    def __init__(self, runtime: object) -> None:
         from fastapi.testclient import TestClient
 
         from visearch.api.app import create_app
 
-        self.services = services
-        self.app = create_app(services=services)  # type: ignore[arg-type]
+        self.runtime = runtime
+        self.app = create_app(runtime=runtime)  # type: ignore[arg-type]
         self.client = TestClient(self.app)
         self._stop: Any = None
 
     def __enter__(self) -> object:
         self.client.__enter__()
         if getattr(self.app.state, "jobs", None) is None:
-            self._stop = wire_jobs(self.app, self.services)
+            self._stop = wire_jobs(self.app, self.runtime)
         return self.client
 
     def __exit__(self, *exc: object) -> None:
@@ -254,13 +254,13 @@ _SERVER_CODE = (
     "from visearch.config import load_settings\n"
     "from visearch.logs import configure_logging\n"
     "from visearch.metrics import Metrics\n"
-    "from visearch.services.container import Services\n"
-    "from tests.worker.support import wire_jobs\n"
+    "from visearch.runtime import Runtime\n"
+    "from tests.support.jobs import wire_jobs\n"
     "s = load_settings()\n"
     "configure_logging(s.log_level, 'json')\n"
     "metrics = Metrics()\n"
-    "svc = Services.build(s, metrics=metrics, cache=build_cache(s, metrics.registry))\n"
-    "app = create_app(s, services=svc)\n"
+    "svc = Runtime.build(s, metrics=metrics, cache=build_cache(s, metrics.registry))\n"
+    "app = create_app(s, runtime=svc)\n"
     "stop = wire_jobs(app, svc)\n"
     "uvicorn.run(app, host='127.0.0.1', port=s.port, log_config=None, access_log=False)\n"
     "stop()\n"
@@ -268,14 +268,14 @@ _SERVER_CODE = (
 )
 
 
-def wire_jobs(app: Any, services: Any) -> Any:
+def wire_jobs(app: Any, runtime: Any) -> Any:
     """Add the jobs router and a started manager to an app that ``create_app`` built without
     them (a no-op once create_app wires jobs itself); returns the function that stops it."""
     from starlette.routing import Mount
 
     from visearch.api.app import API_PREFIX
     from visearch.api.routers import jobs as jobs_router
-    from visearch.worker.manager import build_job_manager
+    from visearch.jobs.manager import build_job_manager
 
     if any(getattr(r, "path", "") == f"{API_PREFIX}/jobs" for r in app.routes):
         return lambda: None
@@ -283,8 +283,8 @@ def wire_jobs(app: Any, services: Any) -> Any:
     routes = app.router.routes
     routes[:] = [r for r in routes if not isinstance(r, Mount)] + [
         r for r in routes if isinstance(r, Mount)]
-    manager = build_job_manager(services.settings, services,
-                                registry=services.metrics.registry)
+    manager = build_job_manager(runtime.settings, runtime,
+                                registry=runtime.metrics.registry)
     manager.start()
     app.state.jobs = manager
     return manager.stop
@@ -345,7 +345,7 @@ class ServerProcess:
 
 
 class ManagedRabbitMQ:
-    """Stop and start the RabbitMQ that scripts/services.sh runs (the one the tests use)."""
+    """Stop and start the RabbitMQ that scripts/redis_rabbitmq.sh runs (the one the tests use)."""
 
     script = REPO / "scripts" / "services.sh"
 
@@ -353,7 +353,7 @@ class ManagedRabbitMQ:
         done = subprocess.run(["bash", str(self.script), action], capture_output=True,
                               text=True, timeout=180, check=False)
         if done.returncode != 0:
-            raise RuntimeError(f"services.sh {action} failed:\n{done.stdout}{done.stderr}")
+            raise RuntimeError(f"redis_rabbitmq.sh {action} failed:\n{done.stdout}{done.stderr}")
 
     def stop(self) -> None:
         self._run("stop-rabbitmq")

@@ -11,10 +11,10 @@ from prometheus_client import CollectorRegistry
 
 from tests.support.clip import DATA_DIR
 from visearch.config import Settings, load_settings
-from visearch.services.container import Services
-from visearch.worker.manager import LocalJobManager, build_job_manager
-from visearch.worker.specs import JobRequest, JobSpecError
-from visearch.worker.state import JobNotFoundError, JobView
+from visearch.jobs.manager import LocalJobManager, build_job_manager
+from visearch.jobs.model import JobNotFoundError, JobView
+from visearch.jobs.spec import JobRequest, JobSpecError
+from visearch.runtime import Runtime
 
 CLOTHING = DATA_DIR / "clothing10"
 
@@ -29,8 +29,8 @@ def job_settings(tmp_path: Path, tiny_clip_dir: Path) -> Settings:
 
 
 @pytest.fixture
-def job_services(job_settings: Settings, tiny_embedder: object) -> Iterator[Services]:
-    svc = Services.build(job_settings, embedder=tiny_embedder)  # type: ignore[arg-type]
+def job_services(job_settings: Settings, tiny_embedder: object) -> Iterator[Runtime]:
+    svc = Runtime.build(job_settings, embedder=tiny_embedder)  # type: ignore[arg-type]
     yield svc
     svc.close()
 
@@ -50,7 +50,7 @@ def _clothing(n: int) -> list[Path]:
 
 
 def test_manifest_job_indexes_and_reports_failures(
-    job_settings: Settings, job_services: Services, tmp_path: Path
+    job_settings: Settings, job_services: Runtime, tmp_path: Path
 ) -> None:
     inbox = tmp_path / "inbox"
     inbox.mkdir()
@@ -90,7 +90,7 @@ def test_manifest_job_indexes_and_reports_failures(
         manager.stop()
 
 
-def test_cancel_skips_the_rest(job_settings: Settings, job_services: Services) -> None:
+def test_cancel_skips_the_rest(job_settings: Settings, job_services: Runtime) -> None:
     manager = LocalJobManager(job_settings, job_services.indexer)
     # Not started yet: the job waits in the journal, so the cancel happens before any work.
     view = manager.submit(JobRequest(folder=str(CLOTHING / "images" / "train" / "hat")))
@@ -111,7 +111,7 @@ def test_cancel_skips_the_rest(job_settings: Settings, job_services: Services) -
 
 
 def test_jobs_survive_a_restart_of_the_manager(
-    job_settings: Settings, job_services: Services
+    job_settings: Settings, job_services: Runtime
 ) -> None:
     """Submitted but never run (the process stopped): the next start resumes it."""
     first = LocalJobManager(job_settings, job_services.indexer)

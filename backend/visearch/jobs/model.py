@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-from visearch.worker.specs import ItemSpec
+from visearch.jobs.spec import ItemSpec
 
 JobState = Literal["queued", "running", "completed", "completed_with_errors", "failed",
                    "cancelled"]
@@ -147,7 +147,7 @@ def final_state(total: int, failed: int) -> JobState:
     return "failed" if failed >= total else "completed_with_errors"
 
 
-class JobStore(Protocol):
+class JobLedger(Protocol):
     """Where job state lives: Redis (every replica and worker sees it) or the local journal."""
 
     def create(self, job_id: str, source: str, description: str,

@@ -17,8 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from visearch.worker.specs import ItemSpec
-from visearch.worker.state import (
+from visearch.jobs.model import (
     MAX_FAILURES_KEPT,
     BatchStart,
     ItemOutcome,
@@ -27,6 +26,7 @@ from visearch.worker.state import (
     final_state,
     now,
 )
+from visearch.jobs.spec import ItemSpec
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -58,8 +58,8 @@ CREATE TABLE IF NOT EXISTS totals (name TEXT PRIMARY KEY, value INTEGER NOT NULL
 """
 
 
-class JobJournal:
-    """Implements ``JobStore`` in one SQLite file; safe to share between threads."""
+class SqliteJobLedger:
+    """Implements ``JobLedger`` in one SQLite file; safe to share between threads."""
 
     runner = "local"
 
@@ -96,7 +96,7 @@ class JobJournal:
             (name, by, by),
         )
 
-    # -- JobStore -----------------------------------------------------------------------
+    # -- JobLedger -----------------------------------------------------------------------
 
     def create(self, job_id: str, source: str, description: str,
                items: Sequence[ItemSpec]) -> JobView:

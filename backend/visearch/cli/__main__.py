@@ -1,0 +1,5 @@
+"""``python -m visearch.cli``: the same as the ``visearch`` command."""
+
+from visearch.cli.main import main
+
+main()
