@@ -5,6 +5,7 @@
 # Exits non-zero when anything fails. Needs the Python venv (scripts/setup.sh) and node >= 20.19.
 #   VISEARCH_PYTHON            python with visearch importable (default .venv/bin/python)
 #   VISEARCH_FRONTEND_SKIP_E2E=1   run only Vitest and the build
+#   VISEARCH_FRONTEND_BENCH=1      also print Enter→first-results-painted times (frontend/bench/)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -81,6 +82,10 @@ make_clip_dir(Path('$WORK/clip'))
   fi
   echo "==> screenshots in artifacts/screenshots/:"
   ls -1 "$ROOT/artifacts/screenshots" 2>/dev/null | sed 's/^/    /' || true
+  if [ "${VISEARCH_FRONTEND_BENCH:-}" = "1" ]; then
+    echo "==> benchmark: Enter to first results painted (numbers only, never fails the run)"
+    VISEARCH_E2E_URL="$URL" npx playwright test -c playwright.bench.config.ts --reporter=list || true
+  fi
 fi
 
 # one closing line for both suites

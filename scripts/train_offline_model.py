@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from visearch.eval.datasets import load_captions, load_labels
 from visearch.models.efficientnet_lite import RESOLUTION
 from visearch.models.heads import load_heads
 from visearch.models.offline import WEIGHTS_DIR, OfflineEmbedder, TowerConfig
@@ -94,8 +95,8 @@ def clothing_metrics(model_dir: Path, cache_dir: Path | None, *, raw: bool = Fal
                      ) -> dict[str, float]:
     """Image -> image P@10 / mAP on clothing10 with the trained image head (``raw``: with the
     frozen tower's 1280-d pooled features instead, for comparison)."""
-    rows = [json.loads(line) for line in (DATA / "clothing10" / "labels.jsonl").open()]
-    paths = [DATA / "clothing10" / r["image"] for r in rows]
+    rows = load_labels(DATA / "clothing10" / "labels.jsonl")
+    paths = [r.image for r in rows]
     feats = CachedOfflineFeatures(TOWERS, cache_dir)
     views = [feats.images(paths, CENTER)]
     if TOWERS.image_flip_average:
@@ -108,9 +109,9 @@ def clothing_metrics(model_dir: Path, cache_dir: Path | None, *, raw: bool = Fal
         image_head, _ = load_heads(model_dir, config)
         with torch.inference_mode():
             emb = torch.nn.functional.normalize(image_head(x), dim=-1)
-    query = [i for i, r in enumerate(rows) if r["split"] == "validation"]
-    gallery = [i for i, r in enumerate(rows) if r["split"] == "train"]
-    labels = [r["label"] for r in rows]
+    query = [i for i, r in enumerate(rows) if r.split == "validation"]
+    gallery = [i for i, r in enumerate(rows) if r.split == "train"]
+    labels = [r.label for r in rows]
     return label_retrieval_metrics(
         emb[query], [labels[i] for i in query], emb[gallery], [labels[i] for i in gallery]
     )
@@ -118,14 +119,14 @@ def clothing_metrics(model_dir: Path, cache_dir: Path | None, *, raw: bool = Fal
 
 def check_product_path(model_dir: Path, cache_dir: Path | None) -> float:
     """Largest difference between the shipped embedder and the cached-feature path."""
-    rows = [json.loads(line) for line in (DATA / "flickr8k" / "captions.jsonl").open()]
-    dev = [DATA / "flickr8k" / r["image"] for r in rows if r["split"] == "dev"]
+    rows = load_captions(DATA / "flickr8k" / "captions.jsonl")
+    dev = [r.image for r in rows if r.split == "dev"]
     from PIL import Image
 
     embedder = OfflineEmbedder(model_dir)
     product = embedder.embed_images([Image.open(p) for p in dev[:16]])
     feats = CachedOfflineFeatures(TOWERS, cache_dir)
-    train_rows = [DATA / "flickr8k" / r["image"] for r in rows if r["split"] == "train"]
+    train_rows = [r.image for r in rows if r.split == "train"]
     all_paths = dev + train_rows  # the cache holds dev + train in this order
     views = [feats.images(all_paths, CENTER)[:16]]
     if TOWERS.image_flip_average:

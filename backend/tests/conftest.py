@@ -12,6 +12,8 @@ from tests.support.clip import DATA_DIR, make_clip_dir
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Starlette's TestClient sends "Host: testserver"; the server answers loopback names only.
+os.environ.setdefault("VISEARCH_ALLOWED_HOSTS", "testserver")
 
 
 @pytest.fixture(scope="session")

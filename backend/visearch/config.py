@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
 DEFAULT_MODEL = "openai/clip-vit-base-patch32"
 OFFLINE_MODEL = "builtin:offline"
@@ -14,6 +16,21 @@ OFFLINE_MODEL = "builtin:offline"
 
 class ConfigError(ValueError):
     """A setting has a wrong value; the message says which and why."""
+
+
+def split_list(value: object) -> object:
+    """A list setting from the environment: a JSON list, or one value, or values separated by
+    commas (``/srv/photos`` or ``/a,/b`` or ``["/a", "/b"]``); other types pass through."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            raise ValueError("not a valid JSON list; give a JSON list or comma-separated "
+                             "values") from None
+    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 class Settings(BaseSettings):
@@ -62,6 +79,24 @@ class Settings(BaseSettings):
         2048, ge=64, description="Larger originals are kept as a bounded copy of this size."
     )
     thumbnail_size: int = Field(256, ge=32, le=1024)
+    # Caller payloads (metadata is stored with every image and returned with every result)
+    max_metadata_bytes: int = Field(
+        16 * 1024, ge=16, le=1024 * 1024, description="Largest `metadata` object (bytes of JSON)."
+    )
+    max_metadata_depth: int = Field(
+        8, ge=1, le=32, description="Deepest nesting of `metadata` (the object itself is 1)."
+    )
+    max_metadata_keys: int = Field(256, ge=1, le=100_000, description="Keys in `metadata`, all levels.")
+    max_metadata_string: int = Field(
+        4096, ge=1, le=1024 * 1024, description="Longest string or key in `metadata` (characters)."
+    )
+    max_upload_total_bytes: int = Field(
+        256 * 1024 * 1024, ge=1024, description="All files of one upload request together."
+    )
+    decode_memory_mb: int = Field(
+        0, ge=0, description="Memory for the pixels of images decoded at once (MB); large images "
+        "wait their turn beyond it. 0: an eighth of the machine's memory, 256-2048 MB.",
+    )
 
     # URL fetching
     fetch_timeout_s: float = Field(10.0, gt=0)
@@ -70,7 +105,7 @@ class Settings(BaseSettings):
     fetch_allow_private: bool = Field(
         False, description="Allow URLs that resolve to loopback/private/link-local addresses."
     )
-    fetch_allow_hosts: list[str] = Field(
+    fetch_allow_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description='Hosts ("host" or "host:port") exempt from the private-address rule.',
     )
@@ -78,7 +113,9 @@ class Settings(BaseSettings):
     # Services for the scaled setup (issue: jobs + cache)
     redis_url: str | None = None
     broker_url: str | None = None
-    allowed_roots: list[Path] = Field(default_factory=list)
+    allowed_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list, description="Server folders that jobs may read (comma-separated)."
+    )
     cache_enabled: bool = Field(True, description="Cache text embeddings and result pages.")
     cache_l1_size: int = Field(10_000, ge=1, description="Entries in the in-process cache.")
     cache_ttl_s: float = Field(600.0, gt=0, description="Lifetime of cached entries (both tiers).")
@@ -103,6 +140,58 @@ class Settings(BaseSettings):
         None, ge=1, le=65535, description="Prometheus port of `visearch worker` (off if unset)."
     )
 
+    # Access control and limits per client (README "Security")
+    api_keys_file: Path | None = Field(
+        None, description="Keys file made by `visearch keys create`; when set, every API call "
+        "except health, readiness and the docs needs a key.",
+    )
+    allow_unauthenticated: bool = Field(
+        False, description="Let `visearch serve` bind a non-loopback address without API keys.",
+    )
+    ui_api_key: SecretStr | None = Field(
+        None, description="A search-only key from the keys file that the web UI is given "
+        "(GET /api/v1/ui-config); everyone who can open the UI can then search.",
+    )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description='Host names the server answers to besides loopback '
+        'and VISEARCH_HOST ("*.example.com", or "*" for any); blocks DNS rebinding.',
+    )
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Other web origins allowed to call the API from a "
+        "browser (CORS), e.g. https://app.example.com; none by default.",
+    )
+    forwarded_allow_ips: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.1"], description="Proxies whose X-Forwarded-For "
+        "names the client (rate limits per address); \"*\" trusts any.",
+    )
+    client_limits: Literal["auto", "on", "off"] = Field(
+        "auto", description="Rate limits and job quotas per key (or client address); auto: "
+        "on unless single-user (no keys, loopback address).",
+    )
+    rate_limit_search: str = Field(
+        "20/second;600/minute", description="Search budget per client (limits notation).",
+    )
+    rate_limit_index: str = Field(
+        "10/second;300/minute", description="Indexing budget per client: index requests, "
+        "uploaded files, job submissions, deletions.",
+    )
+    job_max_active: int = Field(4, ge=1, le=10_000,
+                                description="Queued or running jobs per client.")
+
+    # HTTP limits the server enforces itself
+    max_request_bytes: int = Field(
+        512 * 1024 * 1024, ge=1024 * 1024,
+        description="Largest multipart request body, counted as it streams.",
+    )
+    max_header_bytes: int = Field(32 * 1024, ge=4096, le=1024 * 1024,
+                                  description="Request line plus headers.")
+    max_headers: int = Field(100, ge=16, le=1000, description="Header fields per request.")
+    header_timeout_s: float = Field(10.0, gt=0, description="Time to send the request head.")
+    body_timeout_s: float = Field(
+        30.0, gt=0, description="Longest wait for the next part of a request body.",
+    )
+    keep_alive_timeout_s: float = Field(5.0, gt=0, description="Idle keep-alive connections.")
+
     # Server and logs
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
@@ -117,7 +206,32 @@ class Settings(BaseSettings):
     def _upper(cls, v: object) -> object:
         return v.upper() if isinstance(v, str) else v
 
-    @field_validator("data_dir", "qdrant_path", "static_dir", mode="after")
+    @field_validator("fetch_allow_hosts", "allowed_roots", "allowed_hosts", "allowed_origins",
+                     "forwarded_allow_ips", mode="before")
+    @classmethod
+    def _list(cls, v: object) -> object:
+        return split_list(v)
+
+    @field_validator("allowed_origins", mode="after")
+    @classmethod
+    def _origins(cls, v: list[str]) -> list[str]:
+        for origin in v:
+            if origin != "*" and not origin.startswith(("http://", "https://")):
+                raise ValueError(f"{origin!r} is not an origin like https://app.example.com")
+        return [o.rstrip("/") for o in v]
+
+    @field_validator("rate_limit_search", "rate_limit_index", mode="after")
+    @classmethod
+    def _rate(cls, v: str) -> str:
+        from limits import parse_many  # only settings that are read pay for it
+
+        try:
+            parse_many(v)
+        except ValueError:
+            raise ValueError(f"{v!r} is not a rate like 20/second;600/minute") from None
+        return v
+
+    @field_validator("data_dir", "qdrant_path", "static_dir", "api_keys_file", mode="after")
     @classmethod
     def _expand(cls, v: Path | None) -> Path | None:
         return v.expanduser() if v is not None else None
@@ -128,6 +242,8 @@ class Settings(BaseSettings):
             raise ValueError("store=qdrant needs VISEARCH_QDRANT_URL (or VISEARCH_QDRANT_PATH)")
         if self.write_consistency_factor > self.replication_factor:
             raise ValueError("write_consistency_factor cannot exceed replication_factor")
+        if self.ui_api_key is not None and self.api_keys_file is None:
+            raise ValueError("ui_api_key needs VISEARCH_API_KEYS_FILE (the key must be in it)")
         return self
 
 
@@ -135,10 +251,14 @@ def load_settings(**overrides: object) -> Settings:
     """Build settings from the environment, turning validation errors into one clear message."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
+    except SettingsError as exc:  # a value the environment source itself could not read
+        message = " ".join(str(exc).split())
+        raise ConfigError(f"invalid configuration: {message}") from None
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
             loc = ".".join(str(p) for p in err["loc"])
             name = f"VISEARCH_{loc.upper()}" if loc else "settings"
-            problems.append(f"{name}: {err['msg']}")
+            msg = " ".join(str(err["msg"]).split()).removeprefix("Value error, ")
+            problems.append(f"{name}: {msg}")
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from None

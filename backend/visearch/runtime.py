@@ -1,4 +1,9 @@
-"""Everything the service needs, built once from Settings and closed on shutdown."""
+"""Everything the service needs, built once from Settings and closed on shutdown.
+
+The API app, the CLI's local mode, the job workers and evaluation all build one ``Runtime``;
+nothing else holds state. The indexer and the searcher get the embedder wrapped in
+``TimedEmbedder`` (their model calls are metrics); ``embedder`` itself is the loaded model.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from visearch.cache.base import SearchCache
 from visearch.config import Settings
 from visearch.ingest.fetch import UrlFetcher
 from visearch.ingest.files import ImageFiles
-from visearch.metrics import Metrics
+from visearch.metrics import Metrics, TimedEmbedder
 from visearch.models.base import Embedder
 from visearch.models.loader import load_embedder
 from visearch.services.indexing import Indexer
@@ -47,22 +52,30 @@ class Runtime:
         cache: SearchCache | None = None,
         metrics: Metrics | None = None,
     ) -> Runtime:
-        """Load the model (unless given), open the store for it and wire the services."""
+        """Load the model (unless given), open the store for it and wire the services.
+
+        Also removes temporary files that a crash left in the image folder (older than an
+        hour, so a write in progress on another replica is never touched).
+        """
         embedder = embedder or load_embedder(settings)
         store = open_store(settings, embedder.model_id, embedder.dim)
         metrics = metrics or Metrics()
+        metrics.track_store(store)
         cache = cache or build_cache(settings, metrics.registry)
         files = ImageFiles.from_settings(settings)
+        stale = files.remove_stale_temp_files()
         fetcher = UrlFetcher.from_settings(settings)
+        timed = TimedEmbedder(embedder, metrics)
         indexer = Indexer(
-            settings, embedder, store, files, cache, fetcher,
-            on_indexed=metrics.images_indexed.inc,
+            settings, timed, store, files, cache, fetcher,
+            on_indexed=metrics.images_indexed.inc, on_failed=metrics.count_failure,
         )
-        searcher = Searcher(embedder, store, cache)
+        searcher = Searcher(timed, store, cache)
         executor = ThreadPoolExecutor(
             max_workers=max(4, settings.inference_threads * 4), thread_name_prefix="inference"
         )
-        log.info("services_ready", model=embedder.describe(), store=store.describe())
+        log.info("runtime_ready", model=embedder.describe(), store=store.describe(),
+                 stale_temp_files_removed=stale)
         return cls(settings, embedder, store, files, cache, fetcher, indexer, searcher, metrics,
                    executor)
 

@@ -149,13 +149,15 @@ test("uploading 5 files shows progress, then they are searchable", async ({ page
   }
 });
 
-test("a failing query shows the API's message", async ({ page }) => {
+test("a failing query says why in words, with the API's message one click away", async ({ page }) => {
   await page.goto("/");
   await page.getByRole("searchbox").fill("https://127.0.0.1/not-an-image.jpg");
   await page.getByRole("searchbox").press("Enter");
   await expect(page.getByTestId("query-chip")).toBeVisible();
   await expect(page.getByTestId("search-error")).toBeVisible();
-  await expect(page.getByTestId("error-message")).not.toBeEmpty();
+  await expect(page.getByTestId("error-message")).toContainText("private or local network addresses");
+  await page.getByText("Details").click();
+  await expect(page.getByTestId("search-error").locator("code")).toContainText("127.0.0.1");
 });
 
 test("API down shows a clear message", async ({ page }) => {

@@ -1,6 +1,6 @@
 // Shared pieces of the e2e suite: the browser launch (Debian Chromium, fresh profile per
 // test), the test images from shared/data/clothing10, and screenshot paths.
-import { test as base, chromium, type Page } from "@playwright/test";
+import { test as base, chromium, type BrowserContextOptions, type Page } from "@playwright/test";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
@@ -90,25 +90,32 @@ export async function pasteImage(page: Page, path: string): Promise<void> {
   }, file);
 }
 
+type LaunchOptions = Pick<BrowserContextOptions, "baseURL" | "viewport" | "hasTouch" | "isMobile">;
+
+/**
+ * Runs `fn` with a page of Debian's Chromium on a fresh profile (a persistent context on a
+ * new user-data dir), so no cache, storage or cookies carry over; removes the profile after.
+ */
+export async function withFreshPage<T>(opts: LaunchOptions, fn: (page: Page) => Promise<T>): Promise<T> {
+  const profile = mkdtempSync(join(tmpdir(), "visearch-e2e-"));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    colorScheme: "light",
+    ...opts,
+  });
+  try {
+    return await fn(context.pages()[0] ?? (await context.newPage()));
+  } finally {
+    await context.close();
+    rmSync(profile, { recursive: true, force: true });
+  }
+}
+
 export const test = base.extend<{ page: Page }>({
-  // a persistent context on a fresh user-data dir, so no state leaks between tests
-  page: async ({ baseURL, viewport }, use) => {
-    const profile = mkdtempSync(join(tmpdir(), "visearch-e2e-"));
-    const context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: CHROMIUM_ARGS,
-      baseURL,
-      viewport,
-      colorScheme: "light",
-    });
-    const page = context.pages()[0] ?? (await context.newPage());
-    try {
-      await use(page);
-    } finally {
-      await context.close();
-      rmSync(profile, { recursive: true, force: true });
-    }
+  page: async ({ baseURL, viewport, hasTouch, isMobile }, use) => {
+    await withFreshPage({ baseURL, viewport, hasTouch, isMobile }, use);
   },
 });
 

@@ -14,6 +14,15 @@ afterEach(() => api.close());
 const results = () => screen.queryAllByTestId("result");
 const searchbox = () => screen.getByRole("searchbox");
 
+/** The app with the first page of results for "a" on screen. */
+async function withResults() {
+  const user = userEvent.setup();
+  renderApp(api.base);
+  await user.type(searchbox(), "a{Enter}");
+  await waitFor(() => expect(results()).toHaveLength(24));
+  return user;
+}
+
 describe("search box", () => {
   it("debounces typing into one search and shows the results", async () => {
     renderApp(api.base);
@@ -23,7 +32,7 @@ describe("search box", () => {
     await waitFor(() => expect(results().length).toBe(24));
     expect(api.searches().map((s) => s.text)).toEqual(["dress"]);
     const tile = within(results()[0]).getByRole("button");
-    expect(tile).toHaveAccessibleName("Open dress_photo_0.jpg, score 0.90");
+    expect(tile).toHaveAccessibleName("Open dress_photo_0.jpg, score 0.90, labelled dress");
     expect(within(results()[0]).getByRole("img")).toHaveAttribute("alt", "a red dress on a hanger");
     expect(within(results()[0]).getByRole("img")).toHaveAttribute("loading", "lazy");
     expect(window.location.search).toBe("?q=dress");
@@ -109,10 +118,7 @@ describe("search box", () => {
 
 describe("results", () => {
   it("loads the next page with offset and appends it", async () => {
-    const user = userEvent.setup();
-    renderApp(api.base);
-    await user.type(searchbox(), "a{Enter}");
-    await waitFor(() => expect(results()).toHaveLength(24));
+    const user = await withResults();
     await user.click(screen.getByRole("button", { name: "Load more" }));
     await waitFor(() => expect(results()).toHaveLength(40));
     expect(api.searches().at(-1)).toMatchObject({ offset: 24, top_k: 24 });
@@ -121,10 +127,7 @@ describe("results", () => {
   });
 
   it("refinement controls change top_k, threshold and label", async () => {
-    const user = userEvent.setup();
-    renderApp(api.base);
-    await user.type(searchbox(), "a{Enter}");
-    await waitFor(() => expect(results()).toHaveLength(24));
+    const user = await withResults();
     await user.selectOptions(screen.getByLabelText("Per page"), "12");
     await waitFor(() => expect(results()).toHaveLength(12));
     await user.selectOptions(screen.getByLabelText("Label"), "hat");
@@ -136,10 +139,7 @@ describe("results", () => {
   });
 
   it("explains why there are no results and offers the fix", async () => {
-    const user = userEvent.setup();
-    renderApp(api.base);
-    await user.type(searchbox(), "a{Enter}");
-    await waitFor(() => expect(results().length).toBeGreaterThan(0));
+    const user = await withResults();
     const slider = screen.getByLabelText("Minimum score");
     fireEvent.change(slider, { target: { value: "0.99" } });
     fireEvent.keyUp(slider);
@@ -157,6 +157,75 @@ describe("results", () => {
   });
 });
 
+describe("history, URL and keyboard", () => {
+  it("slider keys in a row run one search and replace the history entry", async () => {
+    await withResults();
+    const entries = window.history.length;
+    const sent = api.searches().length;
+    const slider = screen.getByLabelText("Minimum score");
+    for (const v of ["0.81", "0.82", "0.83", "0.84", "0.85"]) fireEvent.change(slider, { target: { value: v } });
+    expect(slider.closest("label")).toHaveTextContent("0.85"); // the value shows at once
+    await waitFor(() => expect(api.searches()).toHaveLength(sent + 1));
+    expect(api.searches().at(-1)).toMatchObject({ text: "a", threshold: 0.85 });
+    expect(window.history.length).toBe(entries);
+    expect(window.location.search).toBe("?q=a&min=0.85");
+  });
+
+  it("restores the query and its refinements from the URL", async () => {
+    renderApp(api.base, "/?q=a&k=12&min=0.85&label=hat");
+    await waitFor(() => expect(results().length).toBeGreaterThan(0));
+    expect(api.searches().at(-1)).toEqual({ text: "a", top_k: 12, offset: 0, threshold: 0.85, filter: { label: "hat" } });
+    expect(searchbox()).toHaveValue("a");
+    expect(screen.getByLabelText("Per page")).toHaveValue("12");
+    expect(screen.getByLabelText("Label")).toHaveValue("hat");
+    expect(screen.getByRole("heading", { level: 1 })).toHaveTextContent("Results for “a”");
+  });
+
+  it("a min score set on an image query is not carried to a text query", async () => {
+    const user = userEvent.setup();
+    renderApp(api.base);
+    fireEvent.paste(searchbox(), { clipboardData: transfer([jpeg("cat.jpg")]) });
+    await waitFor(() => expect(results().length).toBeGreaterThan(0));
+    const slider = screen.getByLabelText("Minimum score");
+    fireEvent.change(slider, { target: { value: "0.62" } });
+    fireEvent.blur(slider);
+    await waitFor(() => expect(api.searches().at(-1)).toMatchObject({ threshold: 0.62 }));
+    await user.click(screen.getByRole("button", { name: /remove image/i }));
+    await user.type(searchbox(), "shoes{Enter}");
+    await waitFor(() => expect(api.searches().at(-1)).toEqual({ text: "shoes", top_k: 24, offset: 0 }));
+    expect(screen.getByLabelText("Minimum score")).toHaveValue("0");
+  });
+
+  it("'Skip to results' focuses the results and keeps the search", async () => {
+    const user = userEvent.setup();
+    renderApp(api.base);
+    await user.type(searchbox(), "hat{Enter}");
+    await waitFor(() => expect(results().length).toBeGreaterThan(0));
+    const entries = window.history.length;
+    await user.click(screen.getByRole("link", { name: "Skip to results" }));
+    expect(document.activeElement).toBe(document.getElementById("results"));
+    expect(window.history.length).toBe(entries);
+    expect(window.location.search).toBe("?q=hat");
+    expect(searchbox()).toHaveValue("hat");
+  });
+
+  it("the grid is one tab stop and arrow keys move between tiles", async () => {
+    const user = await withResults();
+    const tiles = results().map((t) => within(t).getByRole("button"));
+    expect(tiles.filter((t) => t.tabIndex === 0)).toEqual([tiles[0]]);
+    tiles[0].focus();
+    await user.keyboard("{ArrowRight}{ArrowRight}");
+    expect(tiles[2]).toHaveFocus();
+    await user.keyboard("{ArrowLeft}");
+    expect(tiles[1]).toHaveFocus();
+    expect(tiles.filter((t) => t.tabIndex === 0)).toEqual([tiles[1]]);
+    await user.keyboard("{End}");
+    expect(tiles[23]).toHaveFocus();
+    await user.keyboard("{Home}");
+    expect(tiles[0]).toHaveFocus();
+  });
+});
+
 describe("errors and status", () => {
   it("shows the API's error message for a failed query", async () => {
     const user = userEvent.setup();
@@ -164,6 +233,14 @@ describe("errors and status", () => {
     await user.type(searchbox(), "fail{Enter}");
     expect(await screen.findByTestId("error-message")).toHaveTextContent("unknown filter field 'colour'");
     expect(screen.getByTestId("search-error")).toHaveTextContent("This search didn't work");
+  });
+
+  it("says in words why the API rejected a query, keeping its message as the detail", async () => {
+    const user = userEvent.setup();
+    renderApp(api.base);
+    await user.type(searchbox(), "too long{Enter}");
+    expect(await screen.findByTestId("error-message")).toHaveTextContent("The search text is too long: use at most 2,000 characters.");
+    expect(screen.getByText("text: String should have at most 2000 characters")).not.toBeVisible();
   });
 
   it("says the API is down, in the banner and for a query", async () => {
@@ -183,7 +260,8 @@ describe("errors and status", () => {
     expect(await screen.findByTestId("image-count")).toHaveTextContent("40");
     expect(screen.getByTestId("model-id")).toHaveTextContent("openai/clip-vit-base-patch32");
     expect(screen.getByTestId("device")).toHaveTextContent("cpu");
-    expect(screen.getByTestId("fallback-warning")).toHaveTextContent("Running a fallback model.");
+    expect(screen.getByTestId("fallback-warning")).toHaveTextContent("Running a fallback model: English only.");
+    expect(screen.getByTestId("fallback-badge")).toHaveTextContent("English only");
     expect(screen.getByTestId("fallback-warning")).toHaveTextContent("openai/clip-vit-large-patch14");
   });
 });

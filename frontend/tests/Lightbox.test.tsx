@@ -36,11 +36,28 @@ describe("lightbox", () => {
     // no previous image before the first
     await user.keyboard("{ArrowLeft}");
     expect(screen.getByRole("dialog")).toHaveAccessibleName("x_photo_0.jpg");
-    expect(within(screen.getByRole("dialog")).getByRole("button", { name: "Previous image" })).toBeDisabled();
+    // at an end the button stays focusable (a disabled one would drop focus out of the dialog)
+    const prev = within(screen.getByRole("dialog")).getByRole("button", { name: "Previous image" });
+    expect(prev).toHaveAttribute("aria-disabled", "true");
+    expect(prev).not.toBeDisabled();
 
     await user.keyboard("{Escape}");
     expect(screen.queryByRole("dialog")).toBeNull();
     await waitFor(() => expect(tiles[0]).toHaveFocus());
+  });
+
+  it("answers the keys even when focus has left the dialog, and Tab brings it back", async () => {
+    const user = await openFirstResults();
+    await user.click(within(screen.getAllByTestId("result")[1]).getByRole("button"));
+    (document.activeElement as HTMLElement).blur();
+    expect(document.activeElement).toBe(document.body);
+    await user.keyboard("{ArrowRight}");
+    expect(screen.getByRole("dialog")).toHaveAccessibleName("x_photo_2.jpg");
+    await user.tab();
+    expect(screen.getByRole("dialog").contains(document.activeElement)).toBe(true);
+    (document.activeElement as HTMLElement).blur();
+    await user.keyboard("{Escape}");
+    expect(screen.queryByRole("dialog")).toBeNull();
   });
 
   it("shows the full image, alt text and metadata from /info", async () => {

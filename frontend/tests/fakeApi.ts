@@ -106,6 +106,7 @@ export async function startFakeApi(opts: { images?: number; fallback?: boolean }
       const text = q.text ?? "";
       if (text === "fail") return send(res, 422, err("invalid_filter", "unknown filter field 'colour'"));
       if (text === "boom") return send(res, 500, "Internal Server Error", "text/plain");
+      if (text === "too long") return send(res, 422, err("invalid_request", "text: String should have at most 2000 characters"));
       if (text.startsWith("slow")) await new Promise((r) => setTimeout(r, 400));
       let found = text === "nothing" ? [] : images.slice();
       if (q.image_id) found = found.filter((i) => i.image_id !== q.image_id);

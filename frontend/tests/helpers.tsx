@@ -3,8 +3,9 @@ import App from "../src/App";
 import { ApiClient } from "../src/api/client";
 import { ResultCache } from "../src/lib/cache";
 
-export function renderApp(base: string) {
-  window.history.replaceState(null, "", "/");
+/** The app against `base`, opened at `path` (its query string is restored like a page load). */
+export function renderApp(base: string, path = "/") {
+  window.history.replaceState(null, "", path);
   const cache = new ResultCache(30, null);
   const client = new ApiClient({ base });
   const utils = render(<App client={client} cache={cache} statsIntervalMs={0} debounceMs={40} />);

@@ -81,9 +81,10 @@ describe("ResultCache", () => {
 });
 
 describe("altText", () => {
-  it("prefers a caption from metadata, else label and file name", () => {
+  it("prefers a caption from metadata, else the label, never the file name", () => {
     const [first, second] = fakeImages(2);
     expect(altText(first)).toBe("a red dress on a hanger");
-    expect(altText(second)).toBe("hat: photo 1");
+    expect(altText(second)).toBe("hat");
+    expect(altText({ ...second, label: null })).toBe("Image without a description");
   });
 });

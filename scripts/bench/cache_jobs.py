@@ -138,8 +138,8 @@ def _job_result(view: Any, submitted: float, finished: float) -> dict[str, Any]:
 def bench_local_job(model_dir: Path, images: list[Path], tmp: Path,
                     store: str = "edge") -> dict[str, Any]:
     from visearch.config import load_settings
-    from visearch.jobs.manager import LocalJobManager
-    from visearch.jobs.spec import JobRequest
+    from visearch.jobs.local import LocalJobManager
+    from visearch.jobs.spec import JobSpec, ManifestEntry
     from visearch.runtime import Runtime
 
     settings = load_settings(model=str(model_dir), model_fallback="", device="cpu",
@@ -150,13 +150,13 @@ def bench_local_job(model_dir: Path, images: list[Path], tmp: Path,
     manager = LocalJobManager(settings, runtime.indexer, idle_poll_s=0.05)
     manager.start()
     try:
-        warm = manager.submit(JobRequest.model_validate(
-            {"manifest": [{"path": str(p)} for p in _images(7000 - 2, 2)]}))
+        warm = manager.submit(JobSpec(
+            manifest=[ManifestEntry(path=str(p)) for p in _images(7000 - 2, 2)]))
         while manager.get(warm.job_id).state in ("queued", "running"):
             time.sleep(0.02)
         submitted = time.perf_counter()
-        view = manager.submit(JobRequest.model_validate(
-            {"manifest": [{"path": str(p)} for p in images]}))
+        view = manager.submit(JobSpec(
+            manifest=[ManifestEntry(path=str(p)) for p in images]))
         while (view := manager.get(view.job_id)).state in ("queued", "running"):
             time.sleep(0.02)
         return {"runner": "in-process", "store": store if store == "edge" else "qdrant (local mode)",
@@ -170,8 +170,8 @@ def bench_broker_job(model_dir: Path, images: list[Path], tmp: Path, redis_url: 
                      broker_url: str) -> dict[str, Any]:
     from tests.support.jobs import WorkerProcess
     from visearch.config import load_settings
-    from visearch.jobs.manager import CeleryJobManager
-    from visearch.jobs.spec import JobRequest
+    from visearch.jobs.celery.manager import CeleryJobManager
+    from visearch.jobs.spec import JobSpec, ManifestEntry
 
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     env = {
@@ -187,8 +187,8 @@ def bench_broker_job(model_dir: Path, images: list[Path], tmp: Path, redis_url: 
     manager = CeleryJobManager(settings)
     worker = WorkerProcess(env, tmp / "worker.log")
     try:
-        warm = manager.submit(JobRequest.model_validate(
-            {"manifest": [{"path": str(p)} for p in _images(7000 - 2, 2)]}))
+        warm = manager.submit(JobSpec(
+            manifest=[ManifestEntry(path=str(p)) for p in _images(7000 - 2, 2)]))
         worker.start()
         deadline = time.monotonic() + 600
         while manager.get(warm.job_id).state in ("queued", "running"):
@@ -196,8 +196,8 @@ def bench_broker_job(model_dir: Path, images: list[Path], tmp: Path, redis_url: 
                 raise RuntimeError(f"worker failed:\n{worker.log_tail()}")
             time.sleep(0.02)
         submitted = time.perf_counter()
-        view = manager.submit(JobRequest.model_validate(
-            {"manifest": [{"path": str(p)} for p in images]}))
+        view = manager.submit(JobSpec(
+            manifest=[ManifestEntry(path=str(p)) for p in images]))
         while (view := manager.get(view.job_id)).state in ("queued", "running"):
             if not worker.alive():
                 raise RuntimeError(f"worker died:\n{worker.log_tail()}")

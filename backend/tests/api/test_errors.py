@@ -12,6 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from visearch.runtime import Runtime
+
 
 def _huge_png(width: int = 20_000, height: int = 20_000) -> bytes:
     """A valid PNG header announcing 20,000 x 20,000 pixels (a decompression bomb)."""
@@ -66,7 +68,7 @@ def test_bad_input_is_a_clear_error(client: TestClient, name: str, url: str, kwa
     assert resp.status_code == status, resp.text
     err = resp.json()["error"]
     assert err["code"] and len(err["message"]) > 10
-    assert client.get("/api/v1/health").json() == {"status": "ok"}
+    assert client.get("/api/v1/health").json()["status"] == "ok"
 
 
 def test_errors_lose_nothing(client: TestClient, clothing_images: list[Path]) -> None:
@@ -86,3 +88,12 @@ def test_unknown_image_is_404(client: TestClient) -> None:
         resp = getattr(client, method)(url)
         assert resp.status_code == 404
         assert resp.json()["error"]["code"] == "not_found"
+
+
+def test_store_down_is_a_503_and_the_service_stays_alive(client: TestClient, runtime: Runtime) -> None:
+    runtime.store.close()  # as a Qdrant server that went away
+    resp = client.get("/api/v1/images/abc/info")
+    assert resp.status_code == 503 and resp.json()["error"]["code"] == "store_unavailable"
+    assert client.post("/api/v1/search", json={"text": "a hat"}).status_code == 503
+    assert client.get("/api/v1/health").status_code == 200
+    assert client.get("/api/v1/ready").status_code == 503

@@ -12,7 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.support.clip import DATA_DIR
-from tests.support.jobs import JobsApp, TestImageServer, free_port
+from tests.support.jobs import TestImageServer, free_port
+from visearch.api.app import create_app
 from visearch.config import Settings, load_settings
 from visearch.runtime import Runtime
 
@@ -32,8 +33,8 @@ def _settings(tmp_path: Path, tiny_clip_dir: Path, **kw: object) -> Settings:
 def api(tmp_path: Path, tiny_clip_dir: Path, tiny_embedder: Any) -> Iterator[TestClient]:
     svc = Runtime.build(_settings(tmp_path, tiny_clip_dir), embedder=tiny_embedder)
     try:
-        with JobsApp(svc) as client:
-            yield client  # type: ignore[misc]
+        with TestClient(create_app(runtime=svc)) as client:
+            yield client
     finally:
         svc.close()
 
@@ -124,8 +125,7 @@ def test_url_job_records_each_bad_url_and_finishes(
             "closed": f"http://127.0.0.1:{free_port()}/x.jpg",
         }
         try:
-            with JobsApp(svc) as client:
-                api: TestClient = client  # type: ignore[assignment]
+            with TestClient(create_app(runtime=svc)) as api:
                 resp = api.post("/api/v1/jobs", json={"urls": list(urls.values())})
                 assert resp.status_code == 202
                 job = _follow(api, resp.json()["job_id"])

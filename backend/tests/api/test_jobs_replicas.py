@@ -17,7 +17,6 @@ from prometheus_client import CollectorRegistry
 
 from tests.support.clip import DATA_DIR
 from tests.support.jobs import (
-    JobsApp,
     ManagedRabbitMQ,
     RedisProcess,
     broker_url_or_skip,
@@ -25,6 +24,7 @@ from tests.support.jobs import (
     redis_url_or_skip,
     unique_prefix,
 )
+from visearch.api.app import create_app
 from visearch.cache import build_cache
 from visearch.config import Settings, load_settings
 from visearch.metrics import Metrics
@@ -88,9 +88,8 @@ def test_two_replicas_never_serve_a_stale_page(
     a = _build(shared_redis_settings, tiny_embedder)
     b = _replica(a)
     try:
-        with JobsApp(a) as ca, JobsApp(b) as cb:
-            api_a: TestClient = ca  # type: ignore[assignment]
-            api_b: TestClient = cb  # type: ignore[assignment]
+        with TestClient(create_app(runtime=a)) as api_a, \
+                TestClient(create_app(runtime=b)) as api_b:
             for path in IMAGES[:10]:
                 _index(api_a, path)
             first = _search(api_b, "a pair of shoes")
@@ -126,8 +125,7 @@ def test_redis_stopped_during_searches_fails_no_request(
     statuses: list[int] = []
     readiness: dict[str, str] = {}
     try:
-        with JobsApp(svc) as c:
-            api: TestClient = c  # type: ignore[assignment]
+        with TestClient(create_app(runtime=svc)) as api:
             for path in IMAGES[:6]:
                 _index(api, path)
             for i, text in enumerate(texts):
@@ -175,8 +173,7 @@ def test_rabbitmq_stopped_refuses_jobs_but_indexing_works(
     rabbit = ManagedRabbitMQ()
     job = {"folder": str(IMAGES[0].parent)}
     try:
-        with JobsApp(svc) as c:
-            api: TestClient = c  # type: ignore[assignment]
+        with TestClient(create_app(runtime=svc)) as api:
             assert api.post("/api/v1/jobs", json=job).status_code == 202
             rabbit.stop()
             try:

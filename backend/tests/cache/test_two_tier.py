@@ -19,6 +19,7 @@ from tests.support.jobs import (
 )
 from visearch.cache import NullCache, TwoTierCache, build_cache
 from visearch.config import load_settings
+from visearch.store.base import ScoredPoint
 
 
 def _sample(registry: CollectorRegistry, name: str, **labels: str) -> float:
@@ -28,6 +29,11 @@ def _sample(registry: CollectorRegistry, name: str, **labels: str) -> float:
 
 def _cache(registry: CollectorRegistry | None = None, **kw: object) -> TwoTierCache:
     return TwoTierCache(registry=registry or CollectorRegistry(), **kw)  # type: ignore[arg-type]
+
+
+def _page(tag: object) -> list[ScoredPoint]:
+    """A small result page whose payload says which page it is."""
+    return [ScoredPoint("a", 0.5, {"page": tag, "metadata": {"k": [1, 2]}}), ScoredPoint("b", 0.25)]
 
 
 def test_l1_only_round_trips_and_versions() -> None:
@@ -42,13 +48,17 @@ def test_l1_only_round_trips_and_versions() -> None:
     again = cache.get_embedding("emb:m:a dog")
     assert again is not None and again[0] == 0
 
-    cache.set_results("res:1", {"results": [{"id": "a", "score": 0.5, "payload": {}}]})
-    assert cache.get_results("res:1") == {"results": [{"id": "a", "score": 0.5, "payload": {}}]}
+    cache.set_results("res:1", _page(1))
+    hit = cache.get_results("res:1")
+    assert hit == _page(1) and all(isinstance(p, ScoredPoint) for p in hit)
+    hit[0].payload["page"] = "changed"  # callers may not corrupt the cached page
+    assert cache.get_results("res:1") == _page(1)
     v = cache.version()
     cache.bump_version()
     assert cache.version() == v + 1
     assert cache.status()["status"] == "ok"
     assert cache.status()["redis"] == {"configured": False}
+    assert cache.health() == "ok"
     assert _sample(reg, "visearch_cache_requests_total", kind="embedding", tier="l1",
                    outcome="hit") == 2
     assert _sample(reg, "visearch_cache_requests_total", kind="embedding", tier="l1",
@@ -59,11 +69,11 @@ def test_l1_is_bounded_and_counts_evictions() -> None:
     reg = CollectorRegistry()
     cache = _cache(reg, l1_size=3)
     for i in range(5):
-        cache.set_results(f"res:{i}", {"i": i})
+        cache.set_results(f"res:{i}", _page(i))
     assert cache.status()["l1"]["entries"] == 3
     assert _sample(reg, "visearch_cache_evictions_total", tier="l1") == 2
     assert cache.get_results("res:0") is None
-    assert cache.get_results("res:4") == {"i": 4}
+    assert cache.get_results("res:4") == _page(4)
 
 
 def test_metrics_on_one_registry_twice_do_not_clash() -> None:
@@ -77,7 +87,7 @@ def test_metrics_on_one_registry_twice_do_not_clash() -> None:
 
 def test_build_cache_follows_settings(tmp_path: Path) -> None:
     off = build_cache(load_settings(data_dir=tmp_path, cache_enabled=False), CollectorRegistry())
-    assert isinstance(off, NullCache)
+    assert isinstance(off, NullCache) and off.health() == "disabled"
     on = build_cache(load_settings(data_dir=tmp_path, cache_l1_size=7), CollectorRegistry())
     assert isinstance(on, TwoTierCache)
     assert on.status()["l1"]["max_entries"] == 7
@@ -91,11 +101,11 @@ def test_unreachable_redis_degrades_without_errors() -> None:
     vec = np.ones(3, dtype=np.float32)
     cache.set_embedding("emb:k", vec)  # fails on Redis, kept in L1
     status = cache.status()
-    assert status["status"] == "degraded"
+    assert status["status"] == "degraded" and cache.health() == "degraded"
     assert status["redis"]["up"] is False and status["redis"]["error"]
     got = cache.get_embedding("emb:k")
     assert got is not None and np.array_equal(got, vec)
-    cache.set_results("res:k", {"x": 1})
+    cache.set_results("res:k", _page(1))
     assert cache.get_results("res:k") is None  # a page could be stale: not served
     for _ in range(20):
         cache.version()
@@ -123,8 +133,10 @@ def test_replicas_share_l2_and_never_serve_older_versions() -> None:
 
         v = a.version()
         assert b.version() == v
-        a.set_results(f"res:q:{v}", {"page": "old"})
-        assert b.get_results(f"res:q:{b.version()}") == {"page": "old"}  # now in B's L1 too
+        a.set_results(f"res:q:{v}", _page("old"))
+        assert b.get_results(f"res:q:{b.version()}") == _page("old")  # through L2, now in B's L1
+        assert _sample(reg_b, "visearch_cache_requests_total", kind="result", tier="l2",
+                       outcome="hit") == 1
         a.bump_version()  # a write through replica A
         v2 = b.version()
         assert v2 == v + 1
@@ -161,7 +173,7 @@ def test_recovers_by_itself_and_invalidates_after_an_outage(tmp_path: Path) -> N
     cache = _cache(reg, redis_url=server.url, backoff_initial_s=0.05, backoff_max_s=0.2)
     try:
         v = cache.version()
-        cache.set_results(f"res:{v}", {"page": 1})
+        cache.set_results(f"res:{v}", _page(1))
         server.stop()
         assert cache.get_results(f"res:{cache.version()}") is None  # Redis just went away
         assert cache.status()["status"] == "degraded"

@@ -1,4 +1,4 @@
-"""The two job-state stores (SQLite journal, Redis) obey one contract: exact counts, each item
+"""The two job ledgers (SQLite journal, Redis) obey one contract: exact counts, each item
 recorded once, redelivered items recognised, terminal states, cancel, durability."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ def _items(n: int) -> list[ItemSpec]:
 
 
 @pytest.fixture(params=["journal", pytest.param("redis", marks=pytest.mark.external)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobLedger]:
+def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobLedger]:
     if request.param == "journal":
         journal = SqliteJobLedger(tmp_path / "jobs" / "journal.sqlite3")
         yield journal
@@ -40,76 +40,76 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobLedger]
     client.close()
 
 
-def test_counts_each_item_once_and_finishes(store: JobLedger) -> None:
+def test_counts_each_item_once_and_finishes(ledger: JobLedger) -> None:
     job = new_job_id()
-    view = store.create(job, "urls", "4 URLs", _items(4))
+    view = ledger.create(job, "urls", "4 URLs", _items(4))
     assert (view.state, view.total) == ("queued", 4)
 
-    start = store.begin_batch(job, [0, 1])
+    start = ledger.begin_batch(job, [0, 1])
     assert start is not None and start.state == "running"
     assert start.todo == {0, 1} and start.reattempted == frozenset()
-    assert store.record(job, [ItemOutcome(0, "done"), ItemOutcome(1, "failed", "not_an_image",
-                                                                  "it is HTML", "http://h/1.jpg")]
-                        ) == "running"
+    assert ledger.record(job, [ItemOutcome(0, "done"), ItemOutcome(1, "failed", "not_an_image",
+                                                                   "it is HTML", "http://h/1.jpg")]
+                         ) == "running"
     # The same batch delivered again (a worker died after recording): nothing is counted twice.
-    again = store.begin_batch(job, [0, 1])
+    again = ledger.begin_batch(job, [0, 1])
     assert again is not None and again.todo == frozenset()
-    store.record(job, [ItemOutcome(0, "done"), ItemOutcome(1, "done")])
+    ledger.record(job, [ItemOutcome(0, "done"), ItemOutcome(1, "done")])
 
-    start = store.begin_batch(job, [2, 3])
+    start = ledger.begin_batch(job, [2, 3])
     assert start is not None and start.todo == {2, 3}
     # Died mid-batch before recording: the next delivery knows these were attempted.
-    retry = store.begin_batch(job, [2, 3])
+    retry = ledger.begin_batch(job, [2, 3])
     assert retry is not None and retry.reattempted == {2, 3}
-    assert store.record(job, [ItemOutcome(2, "done"), ItemOutcome(3, "skipped", "duplicate")]
-                        ) == "completed_with_errors"
+    assert ledger.record(job, [ItemOutcome(2, "done"), ItemOutcome(3, "skipped", "duplicate")]
+                         ) == "completed_with_errors"
 
-    got = store.get(job)
+    got = ledger.get(job)
     assert got is not None
     assert (got.done, got.failed, got.skipped, got.total) == (2, 1, 1, 4)
     assert got.state == "completed_with_errors" and got.finished_at is not None
     assert got.failures == [{"item": 1, "source": "http://h/1.jpg", "code": "not_an_image",
                              "message": "it is HTML"}]
-    assert got.to_dict()["remaining"] == 0 and got.to_dict()["eta_s"] is None
-    totals = store.totals()
+    assert got.remaining == 0 and got.progress == 1.0 and got.eta_s() is None
+    totals = ledger.totals()
     assert totals["items_done"] == 2 and totals["items_failed"] == 1
     assert totals["jobs_submitted"] == 1 and totals["jobs_completed_with_errors"] == 1
 
 
-def test_terminal_states(store: JobLedger) -> None:
+def test_terminal_states(ledger: JobLedger) -> None:
     ok, bad = new_job_id(), new_job_id()
-    store.create(ok, "urls", "", _items(1))
-    store.begin_batch(ok, [0])
-    assert store.record(ok, [ItemOutcome(0, "done")]) == "completed"
-    store.create(bad, "urls", "", _items(2))
-    store.begin_batch(bad, [0, 1])
-    assert store.record(bad, [ItemOutcome(0, "failed", "x", "y"),
-                              ItemOutcome(1, "failed", "x", "y")]) == "failed"
-    listed = [v.job_id for v in store.list()]
+    ledger.create(ok, "urls", "", _items(1))
+    ledger.begin_batch(ok, [0])
+    assert ledger.record(ok, [ItemOutcome(0, "done")]) == "completed"
+    ledger.create(bad, "urls", "", _items(2))
+    ledger.begin_batch(bad, [0, 1])
+    assert ledger.record(bad, [ItemOutcome(0, "failed", "x", "y"),
+                               ItemOutcome(1, "failed", "x", "y")]) == "failed"
+    listed = [v.job_id for v in ledger.list()]
     assert listed == [bad, ok]  # newest first
 
 
-def test_cancel_and_fail(store: JobLedger) -> None:
+def test_cancel_and_fail(ledger: JobLedger) -> None:
     job = new_job_id()
-    store.create(job, "urls", "", _items(3))
-    store.begin_batch(job, [0])
-    store.record(job, [ItemOutcome(0, "done")])
-    view = store.cancel(job)
+    ledger.create(job, "urls", "", _items(3))
+    ledger.begin_batch(job, [0])
+    ledger.record(job, [ItemOutcome(0, "done")])
+    view = ledger.cancel(job)
     assert view is not None and view.state == "cancelled"
     # A batch that was already queued finds the job cancelled and only skips its items.
-    start = store.begin_batch(job, [1, 2])
+    start = ledger.begin_batch(job, [1, 2])
     assert start is not None and start.state == "cancelled"
-    store.record(job, [ItemOutcome(1, "skipped", "cancelled"), ItemOutcome(2, "skipped")])
-    got = store.get(job)
+    ledger.record(job, [ItemOutcome(1, "skipped", "cancelled"), ItemOutcome(2, "skipped")])
+    got = ledger.get(job)
     assert got is not None and got.state == "cancelled"
     assert (got.done, got.skipped) == (1, 2)
-    assert store.cancel(new_job_id()) is None
-    assert store.get(new_job_id()) is None
+    assert ledger.cancel(new_job_id()) is None
+    assert ledger.get(new_job_id()) is None
 
     failing = new_job_id()
-    store.create(failing, "urls", "", _items(1))
-    store.fail(failing, "could not queue every batch")
-    got = store.get(failing)
+    ledger.create(failing, "urls", "", _items(1))
+    ledger.fail(failing, "could not queue every batch")
+    got = ledger.get(failing)
     assert got is not None and got.state == "failed" and got.error == "could not queue every batch"
 
 

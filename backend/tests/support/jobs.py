@@ -1,19 +1,28 @@
-"""Real Redis / RabbitMQ for tests: URLs of the shared servers started by scripts/redis_rabbitmq.sh,
-and private redis-server processes that a test may stop and start at will."""
+"""Shared helpers for the job tests: real Redis / RabbitMQ (URLs of the servers that
+scripts/redis_rabbitmq.sh starts, private redis-server processes a test may stop), `visearch
+worker` and serving processes, and the two job runners behind one face for the contract suite
+(tests/jobs/test_job_managers.py)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
-import socket
 import subprocess
+import sys
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+
+from tests.support.server import REPO, free_port, wait_ready
+from visearch.config import Settings, load_settings
+from visearch.jobs.manager import JobManager, build_job_manager
+from visearch.jobs.model import ACTIVE_STATES, JobView
 
 _HOW = '(scripts/redis_rabbitmq.sh start && eval "$(scripts/redis_rabbitmq.sh test-env)")'
 
@@ -35,12 +44,6 @@ def broker_url_or_skip() -> str:
 def unique_prefix() -> str:
     """A Redis key prefix of its own, so tests never see each other's keys."""
     return f"vstest-{uuid.uuid4().hex[:12]}"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def closed_port_url(scheme: str) -> str:
@@ -90,19 +93,10 @@ class RedisProcess:
         self.proc = None
 
 
-REPO = Path(__file__).resolve().parents[3]
-_WORKER_CODE = (
-    "from visearch.config import load_settings\n"
-    "from visearch.logs import configure_logging\n"
-    "from visearch.jobs.celery.tasks import run_worker\n"
-    "s = load_settings()\n"
-    "configure_logging(s.log_level, 'json')\n"
-    "run_worker(s)\n"
-)
+class _ChildProcess:
+    """A Python child process running ``code`` with its own environment and log file."""
 
-
-class WorkerProcess:
-    """A `visearch worker` process (``run_worker``) with its own environment and log file."""
+    code = ""
 
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
         self.env = {**os.environ, "PYTHONPATH": str(REPO / "backend"), **env}
@@ -110,10 +104,8 @@ class WorkerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        import sys
-
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen([sys.executable, "-c", _WORKER_CODE], cwd=REPO,
+        self.proc = subprocess.Popen([sys.executable, "-c", self.code], cwd=REPO,
                                      env=self.env, stdout=log, stderr=subprocess.STDOUT)
         log.close()
 
@@ -124,7 +116,7 @@ class WorkerProcess:
             self.proc.wait(timeout=30)
 
     def stop(self, timeout_s: float = 60) -> None:
-        """SIGTERM (Celery's warm shutdown), then SIGKILL if it does not exit in time."""
+        """SIGTERM (a warm shutdown), then SIGKILL if it does not exit in time."""
         if self.proc is None or self.proc.poll() is not None:
             return
         self.proc.terminate()
@@ -143,40 +135,59 @@ class WorkerProcess:
             return ""
 
 
+class WorkerProcess(_ChildProcess):
+    """A `visearch worker` process (``run_worker``)."""
+
+    code = (
+        "from visearch.config import load_settings\n"
+        "from visearch.logs import configure_logging\n"
+        "from visearch.jobs.celery.tasks import run_worker\n"
+        "s = load_settings()\n"
+        "configure_logging(s.log_level, 'json')\n"
+        "run_worker(s)\n"
+    )
+
+
+class ServerProcess(_ChildProcess):
+    """The serving process (API + in-process job runner) on a free port."""
+
+    code = (
+        "import uvicorn\n"
+        "from visearch.api.app import create_app\n"
+        "from visearch.cache import build_cache\n"
+        "from visearch.config import load_settings\n"
+        "from visearch.logs import configure_logging\n"
+        "from visearch.metrics import Metrics\n"
+        "from visearch.runtime import Runtime\n"
+        "s = load_settings()\n"
+        "configure_logging(s.log_level, 'json')\n"
+        "metrics = Metrics()\n"
+        "runtime = Runtime.build(s, metrics=metrics, cache=build_cache(s, metrics.registry))\n"
+        "app = create_app(s, runtime=runtime)\n"
+        "uvicorn.run(app, host='127.0.0.1', port=s.port, log_config=None, access_log=False)\n"
+        "runtime.close()\n"
+    )
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__({**env, "VISEARCH_PORT": str(self.port)}, log_path)
+
+    def start(self, timeout_s: float = 180) -> None:
+        """Start, and wait until ``/ready`` answers 200."""
+        super().start()
+        assert self.proc is not None
+        try:
+            wait_ready(self.url, self.proc, timeout_s)
+        except (RuntimeError, TimeoutError) as exc:
+            self.kill()
+            raise RuntimeError(f"{exc}:\n{self.log_tail()}") from exc
+
+
 def image_b64(path: Path) -> str:
     import base64
 
     return base64.b64encode(path.read_bytes()).decode()
-
-
-class JobsApp:
-    """The service app (``create_app``) with its job manager running, as a TestClient.
-
-    ``create_app`` includes the jobs router and starts ``build_job_manager`` in its lifespan;
-    while that wiring is not in place yet, this helper adds both itself.
-    """
-
-    def __init__(self, runtime: object) -> None:
-        from fastapi.testclient import TestClient
-
-        from visearch.api.app import create_app
-
-        self.runtime = runtime
-        self.app = create_app(runtime=runtime)  # type: ignore[arg-type]
-        self.client = TestClient(self.app)
-        self._stop: Any = None
-
-    def __enter__(self) -> object:
-        self.client.__enter__()
-        if getattr(self.app.state, "jobs", None) is None:
-            self._stop = wire_jobs(self.app, self.runtime)
-        return self.client
-
-    def __exit__(self, *exc: object) -> None:
-        if self._stop is not None:
-            self._stop()
-            self.app.state.jobs = None
-        self.client.__exit__(*exc)
 
 
 class TestImageServer:
@@ -247,107 +258,142 @@ class TestImageServer:
         self.server.server_close()
 
 
-_SERVER_CODE = (
-    "import uvicorn\n"
-    "from visearch.api.app import create_app\n"
-    "from visearch.cache import build_cache\n"
-    "from visearch.config import load_settings\n"
-    "from visearch.logs import configure_logging\n"
-    "from visearch.metrics import Metrics\n"
-    "from visearch.runtime import Runtime\n"
-    "from tests.support.jobs import wire_jobs\n"
-    "s = load_settings()\n"
-    "configure_logging(s.log_level, 'json')\n"
-    "metrics = Metrics()\n"
-    "svc = Runtime.build(s, metrics=metrics, cache=build_cache(s, metrics.registry))\n"
-    "app = create_app(s, runtime=svc)\n"
-    "stop = wire_jobs(app, svc)\n"
-    "uvicorn.run(app, host='127.0.0.1', port=s.port, log_config=None, access_log=False)\n"
-    "stop()\n"
-    "svc.close()\n"
-)
-
-
-def wire_jobs(app: Any, runtime: Any) -> Any:
-    """Add the jobs router and a started manager to an app that ``create_app`` built without
-    them (a no-op once create_app wires jobs itself); returns the function that stops it."""
-    from starlette.routing import Mount
-
-    from visearch.api.app import API_PREFIX
-    from visearch.api.routers import jobs as jobs_router
-    from visearch.jobs.manager import build_job_manager
-
-    if any(getattr(r, "path", "") == f"{API_PREFIX}/jobs" for r in app.routes):
-        return lambda: None
-    app.include_router(jobs_router.router, prefix=API_PREFIX)
-    routes = app.router.routes
-    routes[:] = [r for r in routes if not isinstance(r, Mount)] + [
-        r for r in routes if isinstance(r, Mount)]
-    manager = build_job_manager(runtime.settings, runtime,
-                                registry=runtime.metrics.registry)
-    manager.start()
-    app.state.jobs = manager
-    return manager.stop
-
-
-class ServerProcess:
-    """The serving process (API + in-process job runner) on a free port."""
-
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "PYTHONPATH": f"{REPO / 'backend'}", **env,
-                    "VISEARCH_PORT": str(self.port)}
-        self.log_path = log_path
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout_s: float = 180) -> None:
-        import sys
-
-        import httpx
-
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen([sys.executable, "-c", _SERVER_CODE], cwd=REPO,
-                                     env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        log.close()
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited:\n{self.log_tail()}")
-            try:
-                if httpx.get(f"{self.url}/api/v1/ready", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        self.kill()
-        raise RuntimeError(f"server did not become ready:\n{self.log_tail()}")
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=30)
-
-    def stop(self, timeout_s: float = 60) -> None:
-        if self.proc is None or self.proc.poll() is not None:
+def wait_until(cond: Callable[[], bool], timeout_s: float, what: str,
+               worker: WorkerProcess | None = None) -> None:
+    """Poll ``cond``; fail with the worker's log when it exits or time runs out."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if cond():
             return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        if worker is not None and not worker.alive():
+            raise AssertionError(f"worker exited while waiting for {what}:\n{worker.log_tail()}")
+        time.sleep(0.05)
+    log = f":\n{worker.log_tail()}" if worker is not None else ""
+    raise AssertionError(f"timed out waiting for {what}{log}")
 
-    def log_tail(self, n: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
-        except OSError:
-            return ""
+
+def wait_for_job(manager: JobManager, job_id: str, timeout_s: float = 300,
+                 worker: WorkerProcess | None = None) -> JobView:
+    """The job once it has left queued/running."""
+    wait_until(lambda: manager.get(job_id).state not in ACTIVE_STATES, timeout_s,
+               f"job {job_id} to finish", worker)
+    return manager.get(job_id)
+
+
+# -- Celery: the environment a worker and the submitting side share -------------------------
+
+
+def make_celery_env(tmp_path: Path, model_dir: Path, roots: Sequence[Path]) -> dict[str, str]:
+    """Settings for a `visearch worker` (and, through ``celery_settings``, for the submitting
+    side) as environment: the test servers, a Redis prefix and queue of its own, a
+    ``qdrant`` store in local mode that only the worker opens."""
+    redis_url, broker_url = redis_url_or_skip(), broker_url_or_skip()
+    prefix = unique_prefix()
+    return {
+        "VISEARCH_MODEL": str(model_dir),
+        "VISEARCH_MODEL_FALLBACK": "",
+        "VISEARCH_DEVICE": "cpu",
+        "VISEARCH_DATA_DIR": str(tmp_path / "worker-data"),
+        "VISEARCH_STORE": "qdrant",
+        "VISEARCH_QDRANT_PATH": str(tmp_path / "qdrant"),
+        "VISEARCH_REDIS_URL": redis_url,
+        "VISEARCH_BROKER_URL": broker_url,
+        "VISEARCH_REDIS_PREFIX": prefix,
+        "VISEARCH_JOB_QUEUE": f"{prefix}.index",
+        "VISEARCH_ALLOWED_ROOTS": json.dumps([str(r) for r in roots]),
+        "VISEARCH_BATCH_SIZE": "32",
+        "VISEARCH_JOB_BATCH_SIZE": "32",
+        "VISEARCH_JOB_RETRY_BACKOFF_S": "0.2",
+        "VISEARCH_LOG_LEVEL": "INFO",
+        "TOKENIZERS_PARALLELISM": "false",
+        "HF_HUB_OFFLINE": "1",
+        "OMP_NUM_THREADS": "1",
+    }
+
+
+def celery_settings(env: dict[str, str], **overrides: object) -> Settings:
+    """The submitting side of ``env``: same broker, Redis, queue, roots and batch size; no
+    store opened here."""
+    values: dict[str, object] = {
+        "redis_url": env["VISEARCH_REDIS_URL"], "broker_url": env["VISEARCH_BROKER_URL"],
+        "redis_prefix": env["VISEARCH_REDIS_PREFIX"], "job_queue": env["VISEARCH_JOB_QUEUE"],
+        "allowed_roots": json.loads(env["VISEARCH_ALLOWED_ROOTS"]),
+        "job_batch_size": int(env["VISEARCH_JOB_BATCH_SIZE"]),
+    }
+    return load_settings(**{**values, **overrides})
+
+
+def purge_celery_state(env: dict[str, str]) -> None:
+    """Delete the Redis keys and the queues that ``env`` used."""
+    from kombu import Connection
+
+    from visearch.jobs.celery.app import dead_queue_name
+
+    client = redis.Redis.from_url(env["VISEARCH_REDIS_URL"])
+    keys = list(client.scan_iter(f"{env['VISEARCH_REDIS_PREFIX']}:*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+    queue = env["VISEARCH_JOB_QUEUE"]
+    with Connection(env["VISEARCH_BROKER_URL"]) as conn:
+        channel = conn.channel()
+        for name in (queue, dead_queue_name(queue)):
+            channel.queue_delete(name)
+        channel.close()
+
+
+def qdrant_point_ids(qdrant_path: Path) -> list[str]:
+    """Image ids of every point in the (single) collection at a local-mode path (open it only
+    once no worker has it open)."""
+    from qdrant_client import QdrantClient
+
+    client = QdrantClient(path=str(qdrant_path))
+    try:
+        names = [c.name for c in client.get_collections().collections]
+        assert len(names) == 1, names
+        ids: list[str] = []
+        offset = None
+        while True:
+            points, offset = client.scroll(names[0], limit=500, offset=offset,
+                                           with_payload=["image_id"], with_vectors=False)
+            ids.extend(str((p.payload or {})["image_id"]) for p in points)
+            if offset is None:
+                return ids
+    finally:
+        client.close()
+
+
+def kill_mid_batch(manager: JobManager, job_id: str, worker: WorkerProcess, env: dict[str, str],
+                   min_done: int) -> int:
+    """``kill -9`` the worker while a batch of the job is in flight (items attempted, not yet
+    recorded), after ``min_done`` items are done; tries again until a kill provably lands
+    inside a batch. The number of items left in flight."""
+    client = redis.Redis.from_url(env["VISEARCH_REDIS_URL"])
+    attempted = f"{env['VISEARCH_REDIS_PREFIX']}:job:{job_id}:attempted"
+
+    def in_flight() -> int:
+        return int(client.scard(attempted)) - manager.get(job_id).processed
+
+    try:
+        for _ in range(5):
+            wait_until(lambda: manager.get(job_id).done >= min_done and in_flight() > 0, 600,
+                       f"{min_done} images done with a batch in flight", worker)
+            worker.kill()
+            after = manager.get(job_id)
+            assert after.state == "running" and after.processed < after.total, after
+            if (left := in_flight()) > 0:
+                return left
+            worker.start()
+        raise AssertionError("no kill landed inside a batch")
+    finally:
+        client.close()
 
 
 class ManagedRabbitMQ:
-    """Stop and start the RabbitMQ that scripts/redis_rabbitmq.sh runs (the one the tests use)."""
+    """Stop and start the RabbitMQ that scripts/redis_rabbitmq.sh runs (the one the tests use;
+    the script's knobs come from this process's environment)."""
 
-    script = REPO / "scripts" / "services.sh"
+    script = REPO / "scripts" / "redis_rabbitmq.sh"
 
     def _run(self, action: str) -> None:
         done = subprocess.run(["bash", str(self.script), action], capture_output=True,
@@ -360,3 +406,100 @@ class ManagedRabbitMQ:
 
     def start(self) -> None:
         self._run("start-rabbitmq")
+
+
+# -- the contract suite's two runners, behind one face ------------------------------------
+
+
+class JobRunner:
+    """A job manager and whatever runs its batches, as the contract suite drives them."""
+
+    name = ""
+    manager: JobManager
+    registry: Any  # the CollectorRegistry its job metrics are reported on
+    worker: WorkerProcess | None = None
+
+    def start_runner(self) -> None:
+        """Start working on jobs (until then, submitted jobs wait, queued)."""
+        raise NotImplementedError
+
+    def reopen(self) -> None:
+        """Close the manager and open a fresh one on the same state (a restart)."""
+        raise NotImplementedError
+
+    def indexed(self) -> int:
+        """Points in the store (call last: the Celery side stops its worker to count)."""
+        raise NotImplementedError
+
+    def wait(self, job_id: str, timeout_s: float = 300) -> JobView:
+        return wait_for_job(self.manager, job_id, timeout_s, self.worker)
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+        self.manager.stop()
+
+
+class LocalRunner(JobRunner):
+    """The in-process manager on a runtime: the runner is its own thread."""
+
+    name = "local"
+
+    def __init__(self, settings: Settings, runtime: Any, registry: Any) -> None:
+        self.settings, self.runtime, self.registry = settings, runtime, registry
+        self.manager = self._open()
+        self._started = False
+
+    def _open(self) -> JobManager:
+        from visearch.jobs.local import LocalJobManager
+
+        manager = build_job_manager(self.settings, self.runtime, registry=self.registry)
+        assert isinstance(manager, LocalJobManager)
+        return manager
+
+    def start_runner(self) -> None:
+        self.manager.start()
+        self._started = True
+
+    def reopen(self) -> None:
+        self.manager.stop()
+        self.manager = self._open()
+        if self._started:
+            self.manager.start()
+
+    def indexed(self) -> int:
+        return int(self.runtime.store.count())
+
+
+class CeleryRunner(JobRunner):
+    """The Celery manager on the test RabbitMQ and Redis; the runner is a `visearch worker`
+    process."""
+
+    name = "celery"
+
+    def __init__(self, env: dict[str, str], registry: Any, log_path: Path) -> None:
+        self.env, self.registry = env, registry
+        self.settings = celery_settings(env)
+        self.worker = WorkerProcess(env, log_path)
+        self.manager = self._open()
+
+    def _open(self) -> JobManager:
+        from visearch.jobs.celery.manager import CeleryJobManager
+
+        manager = build_job_manager(self.settings, registry=self.registry)
+        assert isinstance(manager, CeleryJobManager)
+        manager.start()  # the API side: metrics only, the worker does the work
+        return manager
+
+    def start_runner(self) -> None:
+        assert self.worker is not None
+        self.worker.start()
+
+    def reopen(self) -> None:
+        self.manager.stop()
+        self.manager = self._open()
+
+    def indexed(self) -> int:
+        assert self.worker is not None
+        self.worker.stop()
+        return len(qdrant_point_ids(Path(self.env["VISEARCH_QDRANT_PATH"])))

@@ -1,4 +1,5 @@
-"""Start a real `visearch serve` process for end-to-end tests (bounded waits, always stopped)."""
+"""Serve the API for tests: a real `visearch serve` process, or an app on a uvicorn thread of the
+test process (bounded waits, always stopped)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
+import uvicorn
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -68,3 +72,22 @@ def running_server(env: dict[str, str], log: Path) -> Iterator[tuple[str, subpro
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 kill_hard(proc)
+
+
+@contextmanager
+def app_server(app: Any, timeout_s: float = 60.0) -> Iterator[str]:
+    """Serve an ASGI app on a free loopback port from a thread; its base URL."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(),
+                                           log_config=None))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout_s
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the in-process server did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{server.config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)

@@ -1,4 +1,4 @@
-"""Training building blocks: data reading, metrics, heads, the InfoNCE loop, feature cache."""
+"""Training building blocks: the splits, metrics, heads, the InfoNCE loop, feature cache."""
 
 from __future__ import annotations
 
@@ -10,42 +10,45 @@ import pytest
 import torch
 from PIL import Image
 
+from visearch.eval.datasets import DatasetError
 from visearch.models.heads import Head, HeadConfig
 from visearch.training.contrastive import (
     ContrastiveModel,
-    EvalSet,
+    DevSet,
     TrainConfig,
     TrainSet,
+    dev_metrics,
     train_heads,
 )
-from visearch.training.data import DatasetError, load_captions
 from visearch.training.features import apply_view, image_features
+from visearch.training.runner import load_splits
 from visearch.training.validation import retrieval_metrics, text_to_image_ranks
 
 
-def test_load_captions_checks_every_line(tmp_path: Path) -> None:
-    Image.new("RGB", (8, 8)).save(tmp_path / "a.jpg")
-    good = tmp_path / "good.jsonl"
-    good.write_text(
-        json.dumps({"image": "a.jpg", "captions": ["x", "y"], "split": "dev"}) + "\n\n"
-        + json.dumps({"image": "a.jpg", "captions": ["z"]}) + "\n"
-    )
-    rows = load_captions(good)
-    assert [r.split for r in rows] == ["dev", "train"]
-    assert rows[0].image == (tmp_path / "a.jpg").resolve() and rows[0].captions == ("x", "y")
-    assert [r.captions for r in load_captions(good, split="train")] == [("z",)]
-    for text, message in [
-        ("{not json", "invalid JSON"),
-        ('{"image": "a.jpg", "captions": "x"}', "captions"),
-        ('{"image": "a.jpg", "captions": [""]}', "captions"),
-        ('{"captions": ["x"]}', "'image'"),
-        ('{"image": "b.jpg", "captions": ["x"]}', "image not found"),
-        ('[1, 2]', "JSON object"),
-    ]:
-        bad = tmp_path / "bad.jsonl"
-        bad.write_text(json.dumps({"image": "a.jpg", "captions": ["ok"]}) + "\n" + text + "\n")
-        with pytest.raises(DatasetError, match=f"bad.jsonl:2: .*{message}"):
-            load_captions(bad)
+def test_load_splits_reads_the_captions_format(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        Image.new("RGB", (8, 8)).save(tmp_path / name)
+    captions = tmp_path / "captions.jsonl"
+    captions.write_text("\n".join(json.dumps(r) for r in [
+        {"image": "a.jpg", "captions": ["x", "y"], "split": "dev"},
+        {"image": "b.jpg", "captions": ["z"]},  # no split: counts as train
+        {"image": "c.jpg", "captions": ["w"], "split": "train"},
+    ]) + "\n")
+    monkeypatch.chdir(tmp_path)
+    splits = load_splits(Path("captions.jsonl"))
+    # resolved paths: feature cache keys do not depend on how the file was named
+    assert [r.image for r in splits.train] == [(tmp_path / n).resolve() for n in ("b.jpg", "c.jpg")]
+    assert [r.captions for r in splits.dev] == [["x", "y"]]
+    assert splits.summary()["train_captions"] == 2 and splits.summary()["dev_captions"] == 2
+    with pytest.raises(DatasetError, match="need at least 2 images in split 'train'"):
+        load_splits(captions, max_images=1)
+    with pytest.raises(DatasetError, match="no images in the dev split 'test'"):
+        load_splits(captions, dev_split="test")
+    captions.write_text(json.dumps({"image": "a.jpg", "captions": ["ok"]}) + "\n{not json\n")
+    with pytest.raises(DatasetError, match=r"captions\.jsonl:2: invalid JSON"):
+        load_splits(captions)
 
 
 def test_retrieval_metrics_hand_computed() -> None:
@@ -100,7 +103,7 @@ def _model() -> ContrastiveModel:
 def test_infonce_training_learns_and_is_deterministic() -> None:
     images, texts = _synthetic(256, 0)
     dev_images, dev_texts = _synthetic(64, 1)
-    dev = EvalSet(dev_images[:, 0], dev_texts[:, 0], torch.arange(64))
+    dev = DevSet(dev_images[:, 0], dev_texts[:, 0], torch.arange(64))
     config = TrainConfig(epochs=15, batch_size=64, lr=1e-2, patience=15, seed=3)
     results = []
     for _ in range(2):
@@ -118,7 +121,7 @@ def test_infonce_training_learns_and_is_deterministic() -> None:
 def test_early_stopping_keeps_the_best_epoch() -> None:
     images, texts = _synthetic(128, 0)
     dev_images, dev_texts = _synthetic(32, 1)
-    dev = EvalSet(dev_images[:, 0], dev_texts[:, 0], torch.arange(32))
+    dev = DevSet(dev_images[:, 0], dev_texts[:, 0], torch.arange(32))
     model = _model()
     result = train_heads(model, TrainSet(images, texts), dev,
                          TrainConfig(epochs=200, batch_size=32, lr=5e-2, patience=2),
@@ -127,8 +130,7 @@ def test_early_stopping_keeps_the_best_epoch() -> None:
     best = max(h["mAP@10"] for h in result.history)
     assert result.best_metrics["mAP@10"] == best
     # The model holds the best epoch's weights, not the last epoch's.
-    from visearch.training.contrastive import evaluate
-    assert evaluate(model, dev)["mAP@10"] == pytest.approx(best)
+    assert dev_metrics(model, dev)["mAP@10"] == pytest.approx(best)
 
 
 def test_views_and_feature_cache(tmp_path: Path) -> None:

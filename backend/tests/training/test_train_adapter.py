@@ -12,9 +12,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from tests.support.clip import DATA_DIR
+from visearch.cli.train import train_adapter_command
 from visearch.models.adapter import AdapterEmbedder, is_adapter_dir, load_adapter_model
 from visearch.models.clip import ClipEmbedder
-from visearch.training.cli import train_adapter_command
 
 CAPTIONS = DATA_DIR / "flickr8k" / "captions.jsonl"
 
@@ -121,7 +121,7 @@ def test_adapter_refuses_other_base_weights(
 def test_bad_input_fails_clearly(cli: typer.Typer, tiny_clip_dir: Path, tmp_path: Path) -> None:
     code, output = _run(cli, str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "o"),
                         "--base", str(tiny_clip_dir))
-    assert code == 1 and "captions file not found" in output
+    assert code == 1 and "no such file" in " ".join(output.split())  # rich wraps lines
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"image": "x.jpg", "captions": []}\n')

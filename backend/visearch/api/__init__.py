@@ -1,5 +1,10 @@
-"""The REST API: an application factory, dependencies, schemas and routers."""
+"""The REST API: an application factory (``visearch.api.app``), dependencies, schemas, routers.
 
-from visearch.api.app import create_app
+This module stays light (no FastAPI import): HTTP clients such as the CLI import ``API_PREFIX``
+without pulling in the server.
+"""
 
-__all__ = ["create_app"]
+#: Every route of the REST API lives under this path.
+API_PREFIX = "/api/v1"
+
+__all__ = ["API_PREFIX"]

@@ -8,21 +8,27 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import structlog
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from visearch import __version__
-from visearch.api.errors import error_response, install_error_handlers
-from visearch.api.routers import images, index, jobs, search, system
+from visearch.api import API_PREFIX
+from visearch.api.deps import ADMIN, run_blocking
+from visearch.api.docs import install_docs
+from visearch.api.errors import install_error_handlers
+from visearch.api.guards import RequestGuard, SecurityHeaders
+from visearch.api.routers import images, index, jobs, search, system, ui_config
 from visearch.config import Settings, load_settings
 from visearch.jobs.manager import build_job_manager
 from visearch.runtime import Runtime
+from visearch.security.access import AccessControl
 
 log = structlog.get_logger(__name__)
-API_PREFIX = "/api/v1"
 _REPO_UI = Path(__file__).resolve().parents[3] / "frontend" / "dist"
 
 
@@ -38,38 +44,46 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = runtime is None
-        svc = runtime if runtime is not None else await asyncio.to_thread(Runtime.build, cfg)
-        app.state.runtime = svc
-        app.state.jobs = build_job_manager(svc.settings, svc, registry=svc.metrics.registry)
+        live = runtime if runtime is not None else await asyncio.to_thread(Runtime.build, cfg)
+        app.state.runtime = live
+        app.state.jobs = build_job_manager(live.settings, live, registry=live.metrics.registry)
         app.state.jobs.start()
         try:
             yield
         finally:
             await asyncio.to_thread(app.state.jobs.stop)
             app.state.jobs = None
-            await svc.fetcher.aclose()
+            await live.fetcher.aclose()
             if owned:
-                await asyncio.to_thread(svc.close)
+                await asyncio.to_thread(live.close)
             app.state.runtime = None
+            app.state.access.close()
 
     app = FastAPI(
         title="visearch",
         version=__version__,
         description="Multimodal image search: text, image and combined queries over CLIP.",
         lifespan=lifespan,
+        docs_url=None,  # served from the package by install_docs, not from a CDN
+        redoc_url=None,
     )
     app.state.runtime = None
     app.state.jobs = None
+    app.state.access = AccessControl.from_settings(cfg)
     install_error_handlers(app)
     _install_middleware(app, cfg)
+    install_docs(app)
 
-    for module in (search, index, images, jobs, system):
+    for module in (search, index, images, jobs, system, ui_config):
         app.include_router(module.router, prefix=API_PREFIX)
+    if not app.state.access.keys_required:
+        _drop_security_from_schema(app)
 
-    @app.get("/metrics", include_in_schema=False)
+    @app.get("/metrics", include_in_schema=False, dependencies=[Depends(ADMIN)])
     async def metrics(request: Request) -> Response:
-        svc: Runtime | None = request.app.state.runtime
-        body = generate_latest(svc.metrics.registry) if svc else b""
+        live: Runtime | None = request.app.state.runtime
+        # Off the event loop: collecting counts the store's points.
+        body = await run_blocking(live, generate_latest, live.metrics.registry) if live else b""
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     ui = _ui_dir(cfg)
@@ -90,8 +104,34 @@ def _route_label(request: Request) -> str:
     return API_PREFIX + template
 
 
+def _drop_security_from_schema(app: FastAPI) -> None:
+    """Keys are off: the schema says no route needs one (the dependencies still run)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            schema.get("components", {}).pop("securitySchemes", None)
+            for path in schema.get("paths", {}).values():
+                for operation in path.values():
+                    if isinstance(operation, dict):
+                        operation.pop("security", None)
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def _install_middleware(app: FastAPI, settings: Settings) -> None:
-    max_body = settings.max_upload_bytes * 2 + 1024 * 1024  # base64 inflates by 4/3
+    """Outermost first: security headers, request id and metrics, CORS (when origins are
+    allowed), the request guard (Host, Origin, header count, body size and pace)."""
+    app.add_middleware(RequestGuard, settings=settings)
+    if settings.allowed_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.allowed_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After", "Location"], max_age=600,
+        )
 
     @app.middleware("http")
     async def request_context(
@@ -101,20 +141,12 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
         try:
-            length = request.headers.get("content-length")
-            is_multi = request.headers.get("content-type", "").startswith("multipart/")
-            limit = max_body * settings.max_batch_files if is_multi else max_body
-            if length and length.isdigit() and int(length) > limit:
-                response: Response = error_response(
-                    413, "too_large", f"request body over the {limit}-byte limit"
-                )
-            else:
-                response = await call_next(request)
+            response = await call_next(request)
             elapsed = time.perf_counter() - started
             path = _route_label(request)
-            svc: Runtime | None = request.app.state.runtime
-            if svc is not None:
-                svc.metrics.request_latency.labels(
+            live: Runtime | None = request.app.state.runtime
+            if live is not None:
+                live.metrics.request_latency.labels(
                     request.method, path, str(response.status_code)
                 ).observe(elapsed)
             response.headers["X-Request-ID"] = request_id
@@ -126,3 +158,5 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
             return response
         finally:
             structlog.contextvars.unbind_contextvars("request_id")
+
+    app.add_middleware(SecurityHeaders)

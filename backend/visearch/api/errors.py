@@ -1,4 +1,9 @@
-"""Every failure becomes JSON ``{"error": {"code", "message"}}`` with a fitting status."""
+"""Every failure becomes JSON ``{"error": {"code", "message"}}`` with a fitting status.
+
+One handler for the project's own ``VisearchError`` (whatever layer raised it: ingest, store,
+model, services, jobs, routers), the framework's own (validation, HTTP) and anything else
+(500, details only in the log).
+"""
 
 from __future__ import annotations
 
@@ -10,20 +15,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from visearch.ingest.decode import ImageError
-from visearch.models.base import ModelLoadError
-from visearch.services.search import QueryError
-from visearch.store.base import CollectionMismatchError, FilterError, StoreUnavailableError
+from visearch.errors import VisearchError
 
 log = structlog.get_logger(__name__)
-
-
-class ApiError(Exception):
-    """Raised by routers for a specific status and code."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+_INTERNAL = (500, "internal_error", "unexpected server error; see the logs")
 
 
 def error_response(status: int, code: str, message: str) -> JSONResponse:
@@ -48,34 +43,16 @@ def _validation_message(errors: list[Any]) -> tuple[int, str, str]:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def _api(_: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message)
-
-    @app.exception_handler(ImageError)
-    async def _image(_: Request, exc: ImageError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message)
-
-    @app.exception_handler(QueryError)
-    async def _query(_: Request, exc: QueryError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message)
-
-    @app.exception_handler(FilterError)
-    async def _filter(_: Request, exc: FilterError) -> JSONResponse:
-        return error_response(422, "invalid_filter", str(exc))
-
-    @app.exception_handler(StoreUnavailableError)
-    async def _store(_: Request, exc: StoreUnavailableError) -> JSONResponse:
-        log.error("store_unavailable", error=str(exc))
-        return error_response(503, "store_unavailable", str(exc))
-
-    @app.exception_handler(CollectionMismatchError)
-    async def _mismatch(_: Request, exc: CollectionMismatchError) -> JSONResponse:
-        return error_response(503, "collection_mismatch", str(exc))
-
-    @app.exception_handler(ModelLoadError)
-    async def _model(_: Request, exc: ModelLoadError) -> JSONResponse:
-        return error_response(503, "model_unavailable", str(exc))
+    @app.exception_handler(VisearchError)
+    async def _visearch(_: Request, exc: VisearchError) -> JSONResponse:
+        if exc.status == 500:  # our fault: the details are for the log, not the client
+            log.error(exc.code, error=exc.message, exc_info=exc)
+            return error_response(*_INTERNAL)
+        if exc.status > 500:  # a dependency is down (store, model): worth a log line
+            log.error(exc.code, error=exc.message)
+        response = error_response(exc.status, exc.code, exc.message)
+        response.headers.update(getattr(exc, "headers", None) or {})  # Retry-After, ...
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -84,12 +61,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
-            exc.status_code, "http_error"
-        )
-        return error_response(exc.status_code, code, str(exc.detail))
+        code = {404: "not_found", 405: "method_not_allowed", 408: "request_timeout",
+                413: "too_large"}.get(exc.status_code, "http_error")
+        response = error_response(exc.status_code, code, str(exc.detail))
+        response.headers.update(exc.headers or {})
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled_error", error=repr(exc))
-        return error_response(500, "internal_error", "unexpected server error; see the logs")
+        return error_response(*_INTERNAL)

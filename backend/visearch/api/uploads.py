@@ -1,24 +1,12 @@
-"""Reading multipart uploads: files without trusting their size, JSON form fields."""
+"""Multipart form fields that hold JSON. (Uploaded files are read by ``read_capped`` and
+judged by ``decode_image``, like every other image: see ``ingest/decode.py``.)"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from fastapi import UploadFile
-
-from visearch.api.errors import ApiError
-
-
-async def read_upload(file: UploadFile, max_bytes: int) -> bytes:
-    """Read at most ``max_bytes``; a larger file is a 413, an empty one a 400."""
-    data = await file.read(max_bytes + 1)
-    name = file.filename or "upload"
-    if len(data) > max_bytes:
-        raise ApiError(413, "too_large", f"{name} is larger than the {max_bytes}-byte limit")
-    if not data:
-        raise ApiError(400, "empty", f"{name} is empty")
-    return data
+from visearch.errors import VisearchError
 
 
 def form_json_object(text: str | None, field: str) -> dict[str, Any] | None:
@@ -28,7 +16,9 @@ def form_json_object(text: str | None, field: str) -> dict[str, Any] | None:
     try:
         value = json.loads(text)
     except json.JSONDecodeError:
-        raise ApiError(400, f"invalid_{field}", f"{field} must be a JSON object") from None
+        raise VisearchError(
+            f"{field} must be a JSON object", code=f"invalid_{field}", status=400
+        ) from None
     if not isinstance(value, dict):
-        raise ApiError(422, f"invalid_{field}", f"{field} must be a JSON object")
+        raise VisearchError(f"{field} must be a JSON object", code=f"invalid_{field}", status=422)
     return value

@@ -21,6 +21,7 @@ import hashlib
 import json
 import secrets
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -28,10 +29,11 @@ import redis
 from cachetools import TTLCache
 from prometheus_client import CollectorRegistry
 
-from visearch.cache.base import NullCache
+from visearch.cache.base import CacheHealth, NullCache
 from visearch.cache.link import RedisLink, redact_url
 from visearch.cache.metrics import CacheMetrics
 from visearch.config import Settings
+from visearch.store.base import ScoredPoint
 
 # Atomically read the version, creating it at a random start when missing.
 _READ_VERSION = """
@@ -53,6 +55,20 @@ return redis.call('INCR', KEYS[1])
 
 def _random_start() -> int:
     return secrets.randbelow(2**48) + 1
+
+
+def _dump_page(results: Sequence[ScoredPoint]) -> str:
+    """A result page as compact JSON, the form both tiers keep (a hit never shares objects).
+
+    Redis keeps it under ``<prefix>:cache:page:*``; the older ``res`` keys held another shape,
+    so replicas of the two versions never read each other's pages.
+    """
+    rows = [[r.id, r.score, r.payload] for r in results]
+    return json.dumps(rows, default=str, separators=(",", ":"))
+
+
+def _load_page(text: str) -> list[ScoredPoint]:
+    return [ScoredPoint(image_id, score, payload) for image_id, score, payload in json.loads(text)]
 
 
 class _CountingTTLCache(TTLCache[str, Any]):
@@ -138,7 +154,7 @@ class TwoTierCache:
             data = vec.tobytes()
             self._link.call(lambda r: r.set(self._redis_key("emb", key), data, px=self._ttl_ms))
 
-    def get_results(self, key: str) -> dict[str, Any] | None:
+    def get_results(self, key: str) -> list[ScoredPoint] | None:
         if self._link is not None and not self._link.up:
             # Other replicas' writes cannot be seen now: a page could be stale.
             self.metrics.lookup("result", "l1", False)
@@ -148,10 +164,10 @@ class TwoTierCache:
             value = self._l1.get(l1_key)
         self.metrics.lookup("result", "l1", value is not None)
         if value is not None:
-            return json.loads(value)
+            return _load_page(value)
         if self._link is None:
             return None
-        ok, raw = self._link.call(lambda r: r.get(self._redis_key("res", key)))
+        ok, raw = self._link.call(lambda r: r.get(self._redis_key("page", key)))
         if not ok:
             return None
         self.metrics.lookup("result", "l2", raw is not None)
@@ -160,16 +176,16 @@ class TwoTierCache:
         text = raw.decode() if isinstance(raw, bytes) else str(raw)
         with self._lock:
             self._l1[l1_key] = text
-        return json.loads(text)
+        return _load_page(text)
 
-    def set_results(self, key: str, value: dict[str, Any]) -> None:
+    def set_results(self, key: str, results: Sequence[ScoredPoint]) -> None:
         if self._link is not None and not self._link.up:
             return
-        text = json.dumps(value, default=str, separators=(",", ":"))
+        text = _dump_page(results)
         with self._lock:
             self._l1["r:" + key] = text
         if self._link is not None:
-            self._link.call(lambda r: r.set(self._redis_key("res", key), text, px=self._ttl_ms))
+            self._link.call(lambda r: r.set(self._redis_key("page", key), text, px=self._ttl_ms))
 
     def version(self) -> int:
         if self._link is None:
@@ -211,6 +227,9 @@ class TwoTierCache:
                 out["degraded"] = True
                 out["redis"]["error"] = self._link.last_error
         return out
+
+    def health(self) -> CacheHealth:
+        return "degraded" if self._link is not None and not self._link.up else "ok"
 
     def close(self) -> None:
         if self._link is not None:

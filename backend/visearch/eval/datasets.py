@@ -8,7 +8,7 @@ Formats (image paths are relative to the JSONL file's folder, or absolute):
 
 ``split`` is optional on every line. Every loader checks each line and each selected image
 file and raises ``DatasetError`` naming the file, the line and the reason, so a bad dataset
-fails before any model work starts.
+fails before any model work starts. ``visearch train-adapter`` reads its captions here too.
 """
 
 from __future__ import annotations

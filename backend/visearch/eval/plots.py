@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,7 +14,9 @@ from PIL import Image
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-    from visearch.eval.runner import EvalRun, ModelRun, TaskName, TaskResult
+    from visearch.eval.runner import EvalRun, ModelRun
+    from visearch.eval.scoring import TaskResult
+    from visearch.eval.tasks import TaskName
 
 #: Irrelevant pairs sampled per histogram (the relevant ones are all kept).
 MAX_IRRELEVANT = 100_000
@@ -28,10 +29,6 @@ def _save(fig: Figure, path: Path) -> Path:
     FigureCanvasAgg(fig)
     fig.savefig(path, dpi=100)
     return path
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()[-60:] or "model"
 
 
 def recall_curve(result: TaskResult) -> np.ndarray:
@@ -49,8 +46,7 @@ def plot_recall_curves(run: EvalRun, path: Path) -> Path:
     fig = Figure(figsize=(5 * len(tasks), 4), layout="constrained")
     axes = fig.subplots(1, len(tasks), squeeze=False)[0]
     for ax, task in zip(axes, tasks, strict=True):
-        results = [(mr.label or mr.model_id, mr.tasks[task]) for mr in run.models
-                   if task in mr.tasks]
+        results = [(mr.name, mr.tasks[task]) for mr in run.models if task in mr.tasks]
         results.append(("random", run.baseline[task]))
         for label, res in results:
             curve = recall_curve(res)
@@ -100,7 +96,7 @@ def plot_score_distributions(run: EvalRun, path: Path) -> Path | None:
             bins = np.linspace(float(values.min()), float(values.max()) + 1e-6, 50)
             ax.hist(bad, bins=bins, density=True, alpha=0.6, label=f"irrelevant ({bad.size})")
             ax.hist(good, bins=bins, density=True, alpha=0.6, label=f"relevant ({good.size})")
-            ax.set_title(f"{mr.label or mr.model_id}: {task}", fontsize="small")
+            ax.set_title(f"{mr.name}: {task}", fontsize="small")
             ax.set_xlabel("cosine similarity")
             ax.legend(fontsize="x-small")
     return _save(fig, path)
@@ -162,7 +158,7 @@ def contact_sheet(
             _frame(ax, "#2ca02c" if relevant else "#d62728")
             score = "" if res.scores is None else f" {float(res.scores[q, col]):.3f}"
             ax.set_title(f"#{col + 1}{score}", fontsize="small")
-    fig.suptitle(f"{model_run.label or model_run.model_id}: {task}", fontsize="medium")
+    fig.suptitle(f"{model_run.name}: {task}", fontsize="medium")
     return _save(fig, path)
 
 
@@ -175,8 +171,8 @@ def write_plots(run: EvalRun, out: Path) -> dict[str, Path]:
         written["Score distributions"] = scores
     for mr in run.models:
         for task in mr.tasks:
-            name = f"contact_{_slug(mr.label or mr.model_id)}_{task}.png"
+            name = f"contact_{mr.file_stem}_{task}.png"
             sheet = contact_sheet(run, mr, task, out / name)
             if sheet is not None:
-                written[f"Top {CONTACT_RESULTS}: {mr.label or mr.model_id}, {task}"] = sheet
+                written[f"Top {CONTACT_RESULTS}: {mr.name}, {task}"] = sheet
     return written

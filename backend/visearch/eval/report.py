@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from visearch.eval import plots
-from visearch.eval.runner import RANDOM_MODEL, EvalRun, ModelRun, TaskName, TaskResult
+from visearch.eval.scoring import RANDOM_MODEL
+
+if TYPE_CHECKING:
+    from visearch.eval.runner import EvalRun, ModelRun
+    from visearch.eval.scoring import TaskResult
+    from visearch.eval.tasks import TaskName
 
 #: Metrics shown as percentages (everything but ranks).
 RANK_METRICS = frozenset({"median_rank"})
@@ -71,12 +74,8 @@ def format_cell(key: str, result: TaskResult, with_ci: bool = True) -> str:
     return f"{value} [{format_value(key, low)}, {format_value(key, high)}]"
 
 
-def slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()[-60:] or "model"
-
-
 def model_label(run: ModelRun) -> str:
-    return (run.label or run.model_id) + (" [fallback]" if run.fallback else "")
+    return run.name + (" [fallback]" if run.fallback else "")
 
 
 def _ann_index(mr: ModelRun) -> str:
@@ -179,7 +178,7 @@ def write_per_query(run: EvalRun, out: Path) -> list[Path]:
     data, top_k = run.data, run.options.top_k
     written = []
     for mr in run.models:
-        folder = out / "per_query" / slug(mr.label or mr.model_id)
+        folder = out / "per_query" / mr.file_stem
         folder.mkdir(parents=True, exist_ok=True)
         for task, res in mr.tasks.items():
             path = folder / f"{task}.jsonl"
@@ -303,7 +302,9 @@ def markdown_report(run: EvalRun, images: dict[str, Path], out: Path) -> str:
 def write_all(run: EvalRun, out: Path) -> dict[str, Path]:
     """Write every output file under ``out``; returns them by role."""
     out.mkdir(parents=True, exist_ok=True)
-    images = plots.write_plots(run, out)
+    from visearch.eval.plots import write_plots  # matplotlib only when writing
+
+    images = write_plots(run, out)
     files: dict[str, Path] = {}
     results = out / "results.json"
     results.write_text(json.dumps(results_dict(run), indent=2, ensure_ascii=False) + "\n",

@@ -1,10 +1,12 @@
 """Turn untrusted upload bytes into an RGB image, or a clear, typed error.
 
-Limits are enforced before pixels are decoded: the byte size first, then the pixel count
-read from the header by ``Image.open`` (which does not decode), so a decompression bomb
-costs a few microseconds. PIL's globals (``MAX_IMAGE_PIXELS``, ``LOAD_TRUNCATED_IMAGES``)
-are only read, never changed: ``LOAD_TRUNCATED_IMAGES`` must stay ``False`` (PIL's
-default) so that a truncated file is an error instead of a half-grey picture.
+Limits are enforced here, before pixels are decoded: the byte size first (``decode_image``
+is the one place that decides it; readers of uploads and files only stop one byte past it,
+``read_capped``), then the pixel count read from the header by ``Image.open`` (which does
+not decode), so a decompression bomb costs a few microseconds. PIL's globals
+(``MAX_IMAGE_PIXELS``, ``LOAD_TRUNCATED_IMAGES``) are only read, never changed:
+``LOAD_TRUNCATED_IMAGES`` must stay ``False`` (PIL's default) so that a truncated file is an
+error instead of a half-grey picture.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ import binascii
 import io
 import re
 from dataclasses import dataclass
-from typing import cast
+from typing import BinaryIO, cast
 
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from visearch.errors import VisearchError
 
 SUPPORTED_FORMATS: tuple[str, ...] = ("jpeg", "png", "webp", "gif", "bmp", "tiff")
 
@@ -36,20 +40,19 @@ _WHITE = (255, 255, 255)
 _DATA_URL = re.compile(r"^data:([^,;]*)((?:;[^,;]*)*),", re.IGNORECASE)
 
 
-class ImageError(ValueError):
-    """Bad image input. ``code`` is for machines, ``status`` is the HTTP status to answer."""
+class ImageError(VisearchError, ValueError):
+    """Bad image input; ``code`` says what is wrong and sets the status (see ``statuses``)."""
 
-    def __init__(self, code: str, status: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.status = status
-        self.message = message
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.code!r}, {self.status}, {self.message!r})"
-
-    def __reduce__(self) -> tuple[object, ...]:  # picklable (worker results, process pools)
-        return (ImageError, (self.code, self.status, self.message))
+    statuses = {
+        "empty": 400,
+        "invalid_base64": 400,
+        "unreadable": 400,
+        "too_large": 413,
+        "too_many_pixels": 413,
+        "unsupported_format": 415,
+        "corrupt": 422,
+        "invalid_id": 422,
+    }
 
 
 @dataclass(frozen=True)
@@ -72,27 +75,27 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> DecodedImag
     (about 179 Mpx by default) an image is always ``too_many_pixels``.
     """
     if not data:
-        raise ImageError("empty", 400, "the image is empty (0 bytes)")
+        raise ImageError("the image is empty (0 bytes)", code="empty")
     if len(data) > max_bytes:
         raise ImageError(
-            "too_large", 413, f"the image is {len(data)} bytes; the limit is {max_bytes} bytes"
+            f"the image is larger than the {max_bytes}-byte limit (VISEARCH_MAX_UPLOAD_BYTES)",
+            code="too_large",
         )
     try:
         img = Image.open(io.BytesIO(data), formats=_OPEN_FORMATS)
     except Image.DecompressionBombError as exc:
-        raise ImageError("too_many_pixels", 413, f"the image has too many pixels: {exc}") from None
+        raise ImageError(f"the image has too many pixels: {exc}", code="too_many_pixels") from None
     except UnidentifiedImageError:
         if _has_supported_signature(data):  # e.g. a JPEG cut off inside its header
             raise ImageError(
-                "corrupt", 422, "the image is truncated or broken: its header is incomplete"
+                "the image is truncated or broken: its header is incomplete", code="corrupt"
             ) from None
         raise ImageError(
-            "unsupported_format",
-            415,
             "not a supported image; supported formats: JPEG, PNG, WebP, GIF, BMP, TIFF",
+            code="unsupported_format",
         ) from None
     except Exception as exc:  # header parsers raise many types on hostile input
-        raise ImageError("corrupt", 422, f"the image header is broken: {exc}") from None
+        raise ImageError(f"the image header is broken: {exc}", code="corrupt") from None
 
     try:
         fmt = _check_header(img, max_pixels)
@@ -104,61 +107,55 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> DecodedImag
         raise
     except Image.DecompressionBombError as exc:
         img.close()
-        raise ImageError("too_many_pixels", 413, f"the image has too many pixels: {exc}") from None
+        raise ImageError(f"the image has too many pixels: {exc}", code="too_many_pixels") from None
     except MemoryError:
         img.close()
-        raise ImageError("too_many_pixels", 413, "the image is too large to decode") from None
+        raise ImageError("the image is too large to decode", code="too_many_pixels") from None
     except Exception as exc:  # truncated data, broken streams, bad tables, ...
         img.close()
-        raise ImageError("corrupt", 422, f"the image data is broken or truncated: {exc}") from None
+        raise ImageError(f"the image data is broken or truncated: {exc}", code="corrupt") from None
     if rgb is not img:
         img.close()
     return DecodedImage(image=rgb, format=fmt, width=rgb.width, height=rgb.height, nbytes=len(data))
 
 
-def decode_base64(s: str, *, max_bytes: int | None = None) -> bytes:
+def read_capped(stream: BinaryIO, max_bytes: int) -> bytes:
+    """Read at most one byte more than ``max_bytes``: enough for ``decode_image`` to reject an
+    oversized image, without holding the rest of it in memory. Blocking: use a worker thread."""
+    return stream.read(max_bytes + 1)
+
+
+def decode_base64(s: str) -> bytes:
     """Decode plain base64 or a ``data:image/...;base64,`` URL; whitespace is ignored.
 
-    URL-safe characters (``-_``) and missing padding are accepted. ``max_bytes`` rejects an
-    oversized payload before decoding it.
+    URL-safe characters (``-_``) and missing padding are accepted. The size limit is
+    ``decode_image``'s (the request body is already bounded by the app).
     """
     if not isinstance(s, str):
-        raise ImageError("invalid_base64", 400, "the image must be a base64 string")
+        raise ImageError("the image must be a base64 string", code="invalid_base64")
     text = s.strip()
     if text[:5].lower() == "data:":
         match = _DATA_URL.match(text)
         if match is None:
-            raise ImageError("invalid_base64", 400, "malformed data URL: no ',' before the data")
+            raise ImageError("malformed data URL: no ',' before the data", code="invalid_base64")
         media_type = match.group(1).strip().lower()
         params = [p.strip().lower() for p in match.group(2).split(";") if p.strip()]
         if "base64" not in params:
-            raise ImageError("invalid_base64", 400, "the data URL must be base64 (';base64,')")
+            raise ImageError("the data URL must be base64 (';base64,')", code="invalid_base64")
         if media_type and not media_type.startswith("image/"):
-            raise ImageError(
-                "invalid_base64", 400, f"the data URL holds {media_type!r}, not an image"
-            )
+            raise ImageError(f"the data URL holds {media_type!r}, not an image", code="invalid_base64")
         text = text[match.end() :]
     payload = "".join(text.split())
     if not payload:
-        raise ImageError("empty", 400, "the base64 image is empty")
-    if max_bytes is not None and (len(payload) // 4) * 3 > max_bytes + 3:
-        raise ImageError(
-            "too_large",
-            413,
-            f"the image is about {len(payload) * 3 // 4} bytes; the limit is {max_bytes} bytes",
-        )
+        raise ImageError("the base64 image is empty", code="empty")
     payload = payload.replace("-", "+").replace("_", "/")
     payload += "=" * (-len(payload) % 4)
     try:
         data = base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError):
-        raise ImageError("invalid_base64", 400, "the image is not valid base64") from None
+        raise ImageError("the image is not valid base64", code="invalid_base64") from None
     if not data:
-        raise ImageError("empty", 400, "the base64 image is empty")
-    if max_bytes is not None and len(data) > max_bytes:
-        raise ImageError(
-            "too_large", 413, f"the image is {len(data)} bytes; the limit is {max_bytes} bytes"
-        )
+        raise ImageError("the base64 image is empty", code="empty")
     return data
 
 
@@ -171,16 +168,15 @@ def _check_header(img: Image.Image, max_pixels: int) -> str:
     """Format name and pixel limit from the header alone (nothing is decoded yet)."""
     fmt = _PIL_FORMATS.get(img.format or "")
     if fmt is None:  # a plugin outside our list answered; should not happen
-        raise ImageError("unsupported_format", 415, f"{img.format} images are not supported")
+        raise ImageError(f"{img.format} images are not supported", code="unsupported_format")
     width, height = img.size
     if width <= 0 or height <= 0:
-        raise ImageError("corrupt", 422, f"the image has an invalid size {width}x{height}")
+        raise ImageError(f"the image has an invalid size {width}x{height}", code="corrupt")
     if width * height > max_pixels:
         raise ImageError(
-            "too_many_pixels",
-            413,
             f"the image is {width}x{height} = {width * height} pixels; "
             f"the limit is {max_pixels} pixels",
+            code="too_many_pixels",
         )
     return fmt
 

@@ -87,14 +87,10 @@ _METADATA_ADDRESSES = frozenset(
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
-class FetchError(ImageError):
+class FetchError(ImageError, status=422):
     """A URL could not be fetched as an image; ``code`` says why (see the module doc)."""
 
-    def __init__(self, code: str, message: str, status: int | None = None) -> None:
-        super().__init__(code, status if status is not None else _STATUS.get(code, 422), message)
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (FetchError, (self.code, self.message, self.status))
+    statuses = _STATUS
 
 
 @dataclass(frozen=True)
@@ -157,9 +153,9 @@ class _AddressGuard:
             try:
                 addresses = list(self._resolver(host, port))
             except (OSError, UnicodeError) as exc:
-                raise FetchError("dns_failed", f"cannot resolve host {host!r}: {exc}") from None
+                raise FetchError(f"cannot resolve host {host!r}: {exc}", code="dns_failed") from None
             if not addresses:
-                raise FetchError("dns_failed", f"host {host!r} has no addresses")
+                raise FetchError(f"host {host!r} has no addresses", code="dns_failed")
         if self._allow_private or self._host_allowed(host, port):
             return addresses
         for address in addresses:
@@ -167,9 +163,9 @@ class _AddressGuard:
             if ip is None or not is_public_address(ip):
                 shown = host if literal is not None else f"{host!r} resolves to {address}, which"
                 raise FetchError(
-                    "blocked_url",
                     f"{shown} is a private, loopback, link-local, reserved or metadata "
                     "address; fetching it is not allowed",
+                    code="blocked_url",
                 )
         return addresses
 
@@ -333,7 +329,7 @@ class UrlFetcher:
         deadline = time.monotonic() + self.total_timeout_s
         start = _parse_url(url)
         if not self._slots.acquire(timeout=self.total_timeout_s):
-            raise FetchError("fetch_timeout", "too many fetches in progress; try again later")
+            raise FetchError("too many fetches in progress; try again later", code="fetch_timeout")
         try:
             with _mapped_errors():
                 return self._fetch(start, deadline)
@@ -351,9 +347,7 @@ class UrlFetcher:
                 async with self._aslots:
                     return await self._afetch(start, deadline)
         except TimeoutError:
-            raise FetchError(
-                "fetch_timeout", f"the fetch took longer than {self.total_timeout_s:g} s"
-            ) from None
+            raise _timeout_error(self.total_timeout_s) from None
 
     def close(self) -> None:
         """Close the blocking client's connections."""
@@ -422,7 +416,7 @@ class UrlFetcher:
         """Running body size; stops a body that is too big or drips past the deadline."""
         size += len(chunk)
         if size > self.max_bytes:
-            raise FetchError("too_large", f"the image is larger than {self.max_bytes} bytes")
+            raise FetchError(f"the image is larger than {self.max_bytes} bytes", code="too_large")
         if time.monotonic() > deadline:
             raise _timeout_error(self.total_timeout_s)
         return size
@@ -435,7 +429,7 @@ class UrlFetcher:
 
     def _too_many_redirects(self) -> FetchError:
         return FetchError(
-            "too_many_redirects", f"more than {self.max_redirects} redirects; giving up"
+            f"more than {self.max_redirects} redirects; giving up", code="too_many_redirects"
         )
 
 
@@ -444,23 +438,23 @@ def _parse_url(url: object, *, redirect: bool = False) -> httpx.URL:
     status = 422 if redirect else None  # a bad redirect is the server's fault, not the caller's
     where = "the server redirected to " if redirect else ""
     if not isinstance(url, (str, httpx.URL)):
-        raise FetchError("invalid_url", "the URL must be a string", status)
+        raise FetchError("the URL must be a string", code="invalid_url", status=status)
     if len(str(url)) > _MAX_URL_LENGTH:
-        raise FetchError("invalid_url", f"{where}a URL longer than {_MAX_URL_LENGTH}", status)
+        raise FetchError(f"{where}a URL longer than {_MAX_URL_LENGTH}", code="invalid_url", status=status)
     try:
         parsed = httpx.URL(url.strip() if isinstance(url, str) else url)
     except (httpx.InvalidURL, ValueError, TypeError) as exc:
-        raise FetchError("invalid_url", f"{where}an invalid URL: {exc}", status) from None
+        raise FetchError(f"{where}an invalid URL: {exc}", code="invalid_url", status=status) from None
     if parsed.scheme not in ("http", "https"):
         raise FetchError(
-            "invalid_url",
             f"{where}a {parsed.scheme or 'relative'!s} URL; only http and https can be fetched",
-            status,
+            code="invalid_url",
+            status=status,
         )
     if not parsed.host:
-        raise FetchError("invalid_url", f"{where}a URL without a host", status)
+        raise FetchError(f"{where}a URL without a host", code="invalid_url", status=status)
     if parsed.port is not None and not 0 < parsed.port < 65536:
-        raise FetchError("invalid_url", f"{where}a URL with port {parsed.port}", status)
+        raise FetchError(f"{where}a URL with port {parsed.port}", code="invalid_url", status=status)
     return parsed.copy_with(fragment=None)
 
 
@@ -472,7 +466,7 @@ def _redirect_target(response: httpx.Response) -> httpx.URL | None:
         target = response.url.join(location)
     except (httpx.InvalidURL, ValueError) as exc:
         raise FetchError(
-            "invalid_url", f"the server redirected to an invalid URL: {exc}", 422
+            f"the server redirected to an invalid URL: {exc}", code="invalid_url", status=422
         ) from None
     return _parse_url(target, redirect=True)
 
@@ -481,29 +475,29 @@ def _check_response(response: httpx.Response, max_bytes: int) -> str:
     """The media type of an acceptable final response; raises before the body is read."""
     if response.status_code not in _OK_STATUS:
         raise FetchError(
-            "upstream_status", f"the server answered HTTP {response.status_code} for the URL"
+            f"the server answered HTTP {response.status_code} for the URL", code="upstream_status"
         )
     encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):
         raise FetchError(
-            "unsupported_encoding",
             f"the server sent a {encoding}-compressed body; images must be sent uncompressed",
+            code="unsupported_encoding",
         )
     media_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
     # octet-stream is common for images in object stores; the decoder checks the bytes.
     if not (media_type.startswith("image/") or media_type in _BINARY_TYPES):
         shown = media_type or "no content type"
-        raise FetchError("not_an_image", f"the URL serves {shown}, not an image")
+        raise FetchError(f"the URL serves {shown}, not an image", code="not_an_image")
     length = response.headers.get("Content-Length")
     if length is not None and length.strip().isdigit() and int(length) > max_bytes:
         raise FetchError(
-            "too_large", f"the image is {int(length)} bytes; the limit is {max_bytes} bytes"
+            f"the image is {int(length)} bytes; the limit is {max_bytes} bytes", code="too_large"
         )
     return media_type
 
 
 def _timeout_error(total_s: float) -> FetchError:
-    return FetchError("fetch_timeout", f"the fetch took longer than {total_s:g} s")
+    return FetchError(f"the fetch took longer than {total_s:g} s", code="fetch_timeout")
 
 
 @contextlib.contextmanager
@@ -512,9 +506,9 @@ def _mapped_errors() -> Iterator[None]:
     try:
         yield
     except httpx.TimeoutException as exc:
-        raise FetchError("fetch_timeout", f"the server was too slow: {exc}") from None
+        raise FetchError(f"the server was too slow: {exc}", code="fetch_timeout") from None
     except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
-        raise FetchError("invalid_url", f"invalid URL: {exc}") from None
+        raise FetchError(f"invalid URL: {exc}", code="invalid_url") from None
     except httpx.TransportError as exc:
         detail = str(exc) or type(exc).__name__
-        raise FetchError("fetch_failed", f"could not fetch the URL: {detail}") from None
+        raise FetchError(f"could not fetch the URL: {detail}", code="fetch_failed") from None

@@ -1,9 +1,11 @@
 """Stored originals and thumbnails under ``<data_dir>/images``.
 
 File names are the SHA-256 of the image id, sharded by its first two hex characters, so no
-id (``:`` and ``.`` are allowed in ids) can name a path outside the root or collide with a
-reserved name on any OS. Every file is written to a temporary file, fsynced, then renamed
-over the target, so a crash leaves either the old file or the new one, never half a file.
+id, whatever it holds, can name a path outside the root or collide with a reserved name on
+any OS; ids are therefore not checked here (the indexer checks them once, where they enter).
+Every file is written to a temporary file, fsynced, then renamed over the target, so a crash
+leaves either the old file or the new one, never half a file; ``remove_stale_temp_files``
+(run when the runtime starts) deletes the temporary files a crash left behind.
 
 Layout: ``<root>/<h[:2]>/<h>.orig`` (original bytes or a bounded copy; the media type is
 read back from the file's magic bytes) and ``<root>/<h[:2]>/<h>.thumb.jpg``.
@@ -23,7 +25,6 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from visearch.ingest.decode import DecodedImage
-from visearch.ingest.ids import validate_image_id
 
 if TYPE_CHECKING:
     from visearch.config import Settings
@@ -136,7 +137,7 @@ class ImageFiles:
         return removed
 
     def _paths(self, image_id: str) -> tuple[Path, Path]:
-        key = hashlib.sha256(validate_image_id(image_id).encode("ascii")).hexdigest()
+        key = hashlib.sha256(image_id.encode("utf-8", "surrogatepass")).hexdigest()
         shard = self.root / key[:2]
         return shard / f"{key}.orig", shard / f"{key}.thumb.jpg"
 

@@ -17,13 +17,12 @@ def content_id(data: bytes) -> str:
 
 
 def validate_image_id(s: str) -> str:
-    """Return ``s`` if it is a valid image id, else raise ``ImageError('invalid_id', 422)``."""
+    """Return ``s`` if it is a valid image id, else raise ``ImageError`` ``invalid_id`` (422)."""
     if not isinstance(s, str) or _IMAGE_ID.fullmatch(s) is None:
         shown = repr(s) if len(repr(s)) <= 80 else repr(s)[:77] + "..."
         raise ImageError(
-            "invalid_id",
-            422,
             f"invalid image id {shown}: use 1-128 characters from A-Z a-z 0-9 . _ : - "
             "starting with a letter or digit",
+            code="invalid_id",
         )
     return s

@@ -1,8 +1,9 @@
 """One batch of a job: skip what is already recorded, index the rest, record every outcome.
 
 Shared by the Celery task and the in-process runner, so both count the same way. An
-exception from the indexer (store or model trouble) propagates: the caller retries the batch
-with backoff and, when retries run out, records ``fail_batch`` for the items still open.
+exception from the indexer (store or model trouble) propagates: ``policy.BatchPolicy``
+decides whether the batch runs again or its open items are recorded as failed
+(``fail_batch``).
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from pathlib import Path
 import structlog
 
 from visearch.jobs.model import ACTIVE_STATES, ItemOutcome, JobLedger
-from visearch.jobs.spec import ItemSpec
-from visearch.services.indexing import Indexer, IndexItem, ItemError
+from visearch.jobs.spec import ItemSpec, JobSpecError
+from visearch.services.indexing import Indexer, IndexItem
 
 log = structlog.get_logger(__name__)
 
@@ -44,7 +45,7 @@ def process_batch(
     runnable: list[tuple[int, ItemSpec, IndexItem]] = []
     for i, spec in todo:
         item = spec.to_index_item(allowed_roots)
-        if isinstance(item, ItemError):
+        if isinstance(item, JobSpecError):
             outcomes.append(ItemOutcome(i, "failed", item.code, item.message, spec.source))
         else:
             runnable.append((i, spec, item))

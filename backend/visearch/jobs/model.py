@@ -1,4 +1,4 @@
-"""Job states and counts, shared by the Redis store (Celery) and the local journal.
+"""Job states, counts and views, shared by both ledgers (Redis for Celery, SQLite in-process).
 
 Counting rules (the same for both runners):
 
@@ -20,25 +20,33 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
+from visearch.errors import VisearchError
 from visearch.jobs.spec import ItemSpec
 
 JobState = Literal["queued", "running", "completed", "completed_with_errors", "failed",
                    "cancelled"]
 ACTIVE_STATES: frozenset[str] = frozenset({"queued", "running"})
-TERMINAL_STATES: frozenset[str] = frozenset(
-    {"completed", "completed_with_errors", "failed", "cancelled"}
-)
 Outcome = Literal["done", "failed", "skipped"]
 #: Failures kept per job (the counts stay exact beyond this).
 MAX_FAILURES_KEPT = 1000
 
 
-class JobsUnavailableError(RuntimeError):
+class JobsUnavailableError(VisearchError):
     """The job backend (broker, Redis or journal) cannot take or report jobs right now."""
 
+    code = "jobs_unavailable"
+    status = 503
 
-class JobNotFoundError(KeyError):
+
+class JobNotFoundError(VisearchError):
     """No job with this id (never existed, or expired)."""
+
+    code = "not_found"
+    status = 404
+
+    @classmethod
+    def of(cls, job_id: str) -> JobNotFoundError:
+        return cls(f"no job with id {job_id!r}")
 
 
 def new_job_id() -> str:
@@ -50,6 +58,7 @@ def now() -> float:
 
 
 def iso(ts: float | None) -> str | None:
+    """A timestamp as the API shows it (UTC, whole seconds)."""
     if ts is None:
         return None
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
@@ -81,7 +90,8 @@ class BatchStart:
 
 @dataclass
 class JobView:
-    """A job as the API reports it."""
+    """A job as its ledger reports it; the API's job responses are built from this
+    (``api/schemas.py``), so progress, rate and ETA are computed here and only here."""
 
     job_id: str
     state: str
@@ -103,42 +113,29 @@ class JobView:
         return self.done + self.failed + self.skipped
 
     def rate(self, at: float | None = None) -> float | None:
-        """Items per second since the job started (to its end when finished)."""
+        """Items per second since the job started (to its end when finished); ``at`` is the
+        time to measure up to while it runs (now by default)."""
         if self.started_at is None or self.processed == 0:
             return None
         end = self.finished_at or (at if at is not None else now())
         elapsed = max(end - self.started_at, 1e-3)
         return self.processed / elapsed
 
-    def to_dict(self, with_failures: bool = True) -> dict[str, Any]:
-        rate = self.rate()
-        remaining = max(self.total - self.processed, 0)
-        eta = None
-        if self.state in ACTIVE_STATES and rate:
-            eta = round(remaining / rate, 1)
-        out: dict[str, Any] = {
-            "job_id": self.job_id,
-            "state": self.state,
-            "runner": self.runner,
-            "source": self.source,
-            "description": self.description,
-            "total": self.total,
-            "done": self.done,
-            "failed": self.failed,
-            "skipped": self.skipped,
-            "remaining": remaining,
-            "progress": round(self.processed / self.total, 4) if self.total else 1.0,
-            "rate": round(rate, 2) if rate is not None else None,
-            "eta_s": eta,
-            "created_at": iso(self.created_at),
-            "started_at": iso(self.started_at),
-            "finished_at": iso(self.finished_at),
-            "error": self.error,
-        }
-        if with_failures:
-            out["failures"] = self.failures
-            out["failures_truncated"] = self.failed > len(self.failures)
-        return out
+    @property
+    def remaining(self) -> int:
+        return max(self.total - self.processed, 0)
+
+    @property
+    def progress(self) -> float:
+        """Share of the items processed, 0..1 (an empty job counts as done)."""
+        return self.processed / self.total if self.total else 1.0
+
+    def eta_s(self, at: float | None = None) -> float | None:
+        """Seconds to go at the current rate; None once the job has ended or before a rate."""
+        rate = self.rate(at)
+        if self.state not in ACTIVE_STATES or not rate:
+            return None
+        return self.remaining / rate
 
 
 def final_state(total: int, failed: int) -> JobState:

@@ -1,4 +1,4 @@
-"""What a bulk job asks for, and its expansion into one ``ItemSpec`` per image.
+"""What a bulk job asks for (``JobSpec``), and its expansion into one ``ItemSpec`` per image.
 
 A job names its images as a list of URLs, a server-side folder, or a manifest (inline entries
 or a JSONL file on the server). Server-side paths are only read under
@@ -18,22 +18,21 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from visearch.config import Settings
+from visearch.errors import VisearchError
 from visearch.ingest.scan import iter_image_files
-from visearch.services.indexing import IndexItem, ItemError
+from visearch.services.indexing import IndexItem
 
 MAX_MANIFEST_BYTES = 256 * 1024 * 1024
 
 
-class JobSpecError(ValueError):
-    """The job request cannot be accepted; ``status`` is the HTTP status to answer."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+class JobSpecError(VisearchError, ValueError, status=422):
+    """The job request (or one item of it) cannot be accepted; ``status`` is the HTTP status."""
 
 
 class ManifestEntry(BaseModel):
-    """One manifest line: ``{"url" | "path", "image_id"?, "metadata"?}``."""
+    """One manifest entry: ``{"url" | "path", "image_id"?, "metadata"?}``. Declared once for
+    both places a manifest comes from: a line of a JSONL file on the server (read here) and
+    the inline list of a job request (the API's ``JobRequest``)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -49,31 +48,23 @@ class ManifestEntry(BaseModel):
         return self
 
 
-class JobRequest(BaseModel):
-    """``POST /api/v1/jobs``: exactly one of ``urls``, ``folder`` or ``manifest``."""
+@dataclass(frozen=True)
+class JobSpec:
+    """What a job asks for: exactly one of ``urls``, ``folder`` (server side) or ``manifest``
+    (entries, or the server-side path of a JSONL file), plus metadata for every item.
 
-    model_config = ConfigDict(extra="forbid")
+    The API's ``JobRequest`` converts into this, so the runners never see the HTTP schema.
+    """
 
-    urls: list[str] | None = Field(default=None, description="Image URLs to fetch and index.")
-    folder: str | None = Field(
-        default=None,
-        description="Server-side folder under VISEARCH_ALLOWED_ROOTS, scanned recursively.",
-    )
-    manifest: list[ManifestEntry] | str | None = Field(
-        default=None,
-        description="Inline entries, or the server-side path of a JSONL manifest under "
-        "VISEARCH_ALLOWED_ROOTS (relative item paths are relative to the manifest).",
-    )
-    metadata: dict[str, Any] = Field(
-        default_factory=dict, description="Metadata for every item (an item's own keys win)."
-    )
+    urls: Sequence[str] | None = None
+    folder: str | None = None
+    manifest: Sequence[ManifestEntry] | str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
 
-    @model_validator(mode="after")
-    def _one_source(self) -> JobRequest:
+    def __post_init__(self) -> None:
         given = [n for n in ("urls", "folder", "manifest") if getattr(self, n) is not None]
         if len(given) != 1:
             raise ValueError('give exactly one of "urls", "folder" or "manifest"')
-        return self
 
     def describe(self) -> tuple[str, str]:
         """(source kind, a short human description) for job listings."""
@@ -116,17 +107,18 @@ class ItemSpec:
             raise ValueError(f"malformed item metadata: {meta!r}")
         return cls(url=data.get("u"), path=data.get("p"), image_id=data.get("i"), metadata=meta)
 
-    def to_index_item(self, allowed_roots: Sequence[Path]) -> IndexItem | ItemError:
+    def to_index_item(self, allowed_roots: Sequence[Path]) -> IndexItem | JobSpecError:
         """The indexer's item, or the reason this item may not be read."""
         if self.url is not None:
             return IndexItem(url=self.url, image_id=self.image_id, metadata=self.metadata,
                              filename=_url_name(self.url), source=self.url)
         path = Path(self.path or "")
         if not path.is_absolute():
-            return ItemError("invalid_path", f"item path must be absolute: {self.path}", 400)
+            return JobSpecError(f"item path must be absolute: {self.path}", code="invalid_path",
+                                status=400)
         if not is_allowed(path, allowed_roots):
-            return ItemError("path_not_allowed", f"{path} is not under VISEARCH_ALLOWED_ROOTS",
-                             403)
+            return JobSpecError(f"{path} is not under VISEARCH_ALLOWED_ROOTS",
+                                code="path_not_allowed", status=403)
         return IndexItem(path=path, image_id=self.image_id, metadata=self.metadata,
                          filename=path.name, source=str(path))
 
@@ -154,17 +146,16 @@ def is_allowed(path: Path, roots: Iterable[Path]) -> bool:
 def _allowed_path(raw: str, settings: Settings, what: str) -> Path:
     path = Path(raw).expanduser()
     if not path.is_absolute():
-        raise JobSpecError(422, "invalid_path", f"the {what} path must be absolute: {raw}")
+        raise JobSpecError(f"the {what} path must be absolute: {raw}", code="invalid_path")
     if not settings.allowed_roots:
         raise JobSpecError(
-            403, "path_not_allowed",
             f"server-side {what}s are disabled: set VISEARCH_ALLOWED_ROOTS to the folders "
-            "jobs may read",
+            "jobs may read", code="path_not_allowed", status=403,
         )
     if not is_allowed(path, settings.allowed_roots):
         roots = ", ".join(str(r) for r in settings.allowed_roots)
-        raise JobSpecError(403, "path_not_allowed",
-                           f"{raw} is not under the allowed roots ({roots})")
+        raise JobSpecError(f"{raw} is not under the allowed roots ({roots})",
+                           code="path_not_allowed", status=403)
     return path.resolve()
 
 
@@ -172,23 +163,22 @@ def _merge(base: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
     return {**base, **own} if base else dict(own)
 
 
-def expand_job(request: JobRequest, settings: Settings) -> list[ItemSpec]:
+def expand_job(spec: JobSpec, settings: Settings) -> list[ItemSpec]:
     """Every image of the job, in a stable order; raises ``JobSpecError`` when it cannot run."""
-    if request.urls is not None:
-        items = [ItemSpec(url=u.strip(), metadata=dict(request.metadata)) for u in request.urls]
-    elif request.folder is not None:
-        items = _folder_items(request.folder, request.metadata, settings)
-    elif isinstance(request.manifest, str):
-        items = _manifest_file_items(request.manifest, request.metadata, settings)
+    if spec.urls is not None:
+        items = [ItemSpec(url=u.strip(), metadata=dict(spec.metadata)) for u in spec.urls]
+    elif spec.folder is not None:
+        items = _folder_items(spec.folder, spec.metadata, settings)
+    elif isinstance(spec.manifest, str):
+        items = _manifest_file_items(spec.manifest, spec.metadata, settings)
     else:
-        items = [_entry_item(e, request.metadata, None) for e in request.manifest or []]
+        items = [_entry_item(e, spec.metadata, None) for e in spec.manifest or []]
     if not items:
-        raise JobSpecError(422, "empty_job", "the job has no images to index")
+        raise JobSpecError("the job has no images to index", code="empty_job")
     if len(items) > settings.job_max_items:
         raise JobSpecError(
-            413, "too_many_items",
             f"the job has {len(items)} items; the limit is {settings.job_max_items} "
-            "(VISEARCH_JOB_MAX_ITEMS): split it",
+            "(VISEARCH_JOB_MAX_ITEMS): split it", code="too_many_items", status=413,
         )
     return items
 
@@ -196,7 +186,7 @@ def expand_job(request: JobRequest, settings: Settings) -> list[ItemSpec]:
 def _folder_items(raw: str, metadata: dict[str, Any], settings: Settings) -> list[ItemSpec]:
     folder = _allowed_path(raw, settings, "folder")
     if not folder.is_dir():
-        raise JobSpecError(422, "not_a_folder", f"{raw} is not an existing folder")
+        raise JobSpecError(f"{raw} is not an existing folder", code="not_a_folder")
     limit = settings.job_max_items
     items: list[ItemSpec] = []
     for path in iter_image_files([folder]):
@@ -222,15 +212,15 @@ def _manifest_file_items(raw: str, metadata: dict[str, Any], settings: Settings)
     try:
         size = path.stat().st_size
         if size > MAX_MANIFEST_BYTES:
-            raise JobSpecError(413, "too_large", f"the manifest is {size} bytes; the limit is "
-                               f"{MAX_MANIFEST_BYTES}")
+            raise JobSpecError(f"the manifest is {size} bytes; the limit is "
+                               f"{MAX_MANIFEST_BYTES}", code="too_large", status=413)
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise JobSpecError(422, "not_found", f"no manifest at {raw}") from None
+        raise JobSpecError(f"no manifest at {raw}", code="not_found") from None
     except UnicodeDecodeError:
-        raise JobSpecError(422, "invalid_manifest", f"{raw} is not UTF-8 text") from None
+        raise JobSpecError(f"{raw} is not UTF-8 text", code="invalid_manifest") from None
     except OSError as exc:
-        raise JobSpecError(422, "unreadable", f"cannot read {raw}: {exc.strerror}") from None
+        raise JobSpecError(f"cannot read {raw}: {exc.strerror}", code="unreadable") from None
     return parse_manifest(text, metadata, base=path.parent, name=raw)
 
 
@@ -246,14 +236,13 @@ def parse_manifest(
         try:
             entry = ManifestEntry.model_validate(json.loads(line))
         except json.JSONDecodeError as exc:
-            raise JobSpecError(422, "invalid_manifest",
-                               f"{name} line {lineno}: not JSON ({exc.msg})") from None
+            raise JobSpecError(f"{name} line {lineno}: not JSON ({exc.msg})",
+                               code="invalid_manifest") from None
         except ValidationError as exc:
             err = exc.errors()[0]
             where = ".".join(str(p) for p in err["loc"])
             msg = err["msg"].removeprefix("Value error, ")
-            raise JobSpecError(422, "invalid_manifest",
-                               f"{name} line {lineno}: {where + ': ' if where else ''}{msg}"
-                               ) from None
+            raise JobSpecError(f"{name} line {lineno}: {where + ': ' if where else ''}{msg}",
+                               code="invalid_manifest") from None
         items.append(_entry_item(entry, metadata or {}, base))
     return items

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import inspect
 import threading
@@ -15,6 +16,15 @@ from PIL import Image
 from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
 
 from visearch.models.base import Embedder, ModelLoadError
+from visearch.models.precision import (
+    Precision,
+    apply_precision,
+    compute_dtype,
+    probe_images,
+    reduce_checked,
+    resolve_precision,
+)
+from visearch.models.preprocess import transform_from_processor
 
 TextPadding = Literal["longest", "max_length"]
 
@@ -95,6 +105,9 @@ class ClipEmbedder(Embedder):
 
     Texts are padded to the longest text of each batch (a short query costs a few tokens,
     not 77) unless the checkpoint needs fixed-length padding (see ``detect_text_padding``).
+    Images go through ``image_transform`` (PIL resize/crop to uint8, normalised on the device)
+    when the checkpoint's processor is one it reproduces exactly, else through the processor.
+    ``model`` must already be in ``precision`` (``from_dir`` does that).
     Safe to call from several threads: tokenisation and forward passes are serialised.
     """
 
@@ -108,6 +121,7 @@ class ClipEmbedder(Embedder):
         device: str,
         batch_size: int = 32,
         text_padding: str = "auto",
+        precision: Precision = "fp32",
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -124,7 +138,10 @@ class ClipEmbedder(Embedder):
         self.requested_model_id = model_id
         self.device = device
         self.batch_size = batch_size
-        self.dtype = next(model.parameters()).dtype
+        self.precision = precision
+        #: dtype of the pixels fed to the model (int8 keeps float32 activations).
+        self.dtype = compute_dtype(precision)
+        self.image_transform = transform_from_processor(image_processor)
         self.model_type = str(getattr(model.config, "model_type", ""))
         self.text_padding: TextPadding = detect_text_padding(self.model_type, text_padding)
         self.max_text_length = _text_max_length(tokenizer, model.config)
@@ -151,18 +168,21 @@ class ClipEmbedder(Embedder):
         batch_size: int = 32,
         model_id: str | None = None,
         text_padding: str = "auto",
+        precision: str = "auto",
     ) -> ClipEmbedder:
         """Load model, tokenizer and image processor from a local directory (no network).
 
-        ``model_id`` defaults to ``local_model_id(model_dir)``; fp16 on CUDA, fp32 elsewhere.
+        ``model_id`` defaults to ``local_model_id(model_dir)``. ``precision`` is a
+        ``VISEARCH_PRECISION`` value; when ``auto`` picks a reduced one, it is checked
+        against fp32 (``MIN_COSINE``) and fp32 is kept if it falls short.
         """
         if not (model_dir / "config.json").is_file():
             raise ModelLoadError(f"{model_dir} is not a model directory: it has no config.json")
-        dtype = torch.float16 if device == "cuda" else torch.float32
-        model = AutoModel.from_pretrained(model_dir, dtype=dtype, local_files_only=True)
+        chosen = resolve_precision(precision, device)
+        model = AutoModel.from_pretrained(model_dir, dtype=torch.float32, local_files_only=True)
         tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
         image_processor = AutoImageProcessor.from_pretrained(model_dir, local_files_only=True)
-        return cls(
+        exact = cls(
             model.to(device),
             tokenizer,
             image_processor,
@@ -171,6 +191,29 @@ class ClipEmbedder(Embedder):
             batch_size=batch_size,
             text_padding=text_padding,
         )
+        return reduce_checked(exact, chosen, check=precision == "auto")
+
+    def with_precision(self, precision: Precision) -> ClipEmbedder:
+        """A copy of this (float32) embedder running in ``precision``; this one is unchanged."""
+        source = copy.deepcopy(self.model) if precision in ("bf16", "fp16") else self.model
+        twin = type(self)(
+            apply_precision(source, precision),
+            self.tokenizer,
+            self.image_processor,
+            model_id=self.model_id,
+            device=self.device,
+            batch_size=self.batch_size,
+            text_padding=self.text_padding,
+            precision=precision,
+        )
+        twin.requested_model_id = self.requested_model_id
+        return twin
+
+    def probe_vectors(self) -> torch.Tensor:
+        """Embeddings of fixed probe texts and images (to compare precisions)."""
+        texts = self.embed_texts(["a photo of a dog", "red shoes", "a city street at night"])
+        images = self.embed_images(probe_images())
+        return torch.from_numpy(np.concatenate([texts, images]))
 
     # -- texts ------------------------------------------------------------------------------
 
@@ -212,14 +255,33 @@ class ClipEmbedder(Embedder):
     # -- images -----------------------------------------------------------------------------
 
     def preprocess_images(self, images: Sequence[Image.Image]) -> torch.Tensor:
-        """Pixel tensor (CPU, float32) through the checkpoint's own image processor."""
+        """Float32 pixel tensor (CPU) for ``encode_pixels``, as the checkpoint's processor
+        makes it (through ``image_transform`` when there is one: same numbers, faster)."""
         rgb = [im if im.mode == "RGB" else im.convert("RGB") for im in images]
+        if self.image_transform is not None:
+            return self.image_transform.normalise(self.image_transform.stack(rgb), "cpu")
         pixels: torch.Tensor = self.image_processor(images=rgb, return_tensors="pt")["pixel_values"]
         return pixels
 
     def encode_pixels(self, pixel_values: torch.Tensor) -> np.ndarray:
-        """Forward one preprocessed batch; unit float32 rows."""
-        pixels = pixel_values.to(self.device, dtype=self.dtype)
+        """Forward one preprocessed float batch; unit float32 rows."""
+        return self._forward_images(pixel_values.to(self.device, dtype=self.dtype))
+
+    def embed_pixels(self, pixels: np.ndarray) -> np.ndarray:
+        """Embed uint8 ``(n, H, W, 3)`` pixels from ``image_transform``, normalised on the
+        device, in batches of ``batch_size``."""
+        transform = self.image_transform
+        if transform is None:
+            raise NotImplementedError(f"model {self.model_id!r} has no image_transform")
+        out = [
+            self._forward_images(
+                transform.normalise(pixels[i : i + self.batch_size], self.device, self.dtype)
+            )
+            for i in range(0, len(pixels), self.batch_size)
+        ]
+        return np.concatenate(out) if out else self._empty()
+
+    def _forward_images(self, pixels: torch.Tensor) -> np.ndarray:
         with self._forward_lock, torch.inference_mode():
             return _normalised(_features(self.model.get_image_features(pixel_values=pixels)))
 
@@ -229,10 +291,13 @@ class ClipEmbedder(Embedder):
         for i, image in enumerate(images):
             if not isinstance(image, Image.Image):
                 raise TypeError(f"image {i} is a {type(image).__name__}, not a PIL image")
-        out = [
-            self.encode_pixels(self.preprocess_images(images[i : i + self.batch_size]))
-            for i in range(0, len(images), self.batch_size)
-        ]
+        out = []
+        for i in range(0, len(images), self.batch_size):
+            chunk = images[i : i + self.batch_size]
+            if self.image_transform is not None:
+                out.append(self.embed_pixels(self.image_transform.stack(chunk)))
+            else:
+                out.append(self.encode_pixels(self.preprocess_images(chunk)))
         return np.concatenate(out) if out else self._empty()
 
     def _empty(self) -> np.ndarray:
@@ -244,6 +309,7 @@ class ClipEmbedder(Embedder):
             **super().describe(),
             "requested_model_id": self.requested_model_id,
             "dtype": str(self.dtype).removeprefix("torch."),
+            "fast_preprocessing": self.image_transform is not None,
             "text_padding": self.text_padding,
             "max_text_length": self.max_text_length,
         }

@@ -14,12 +14,15 @@ import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import nn
+
+from visearch.models.preprocess import ImageTransform
 
 # Per stage: (repeats, kernel, first stride, expand ratio, output channels).
 _STAGES: dict[str, tuple[tuple[int, int, int, int, int], ...]] = {
@@ -207,6 +210,15 @@ def normalize(x: torch.Tensor) -> torch.Tensor:
     return (x * 255.0 - 127.0) / 128.0
 
 
+def pixel_transform(size: int, *, crop: bool = True) -> ImageTransform:
+    """``to_pixels`` followed by ``normalize`` as an ``ImageTransform`` (uint8 in between)."""
+    common: dict[str, Any] = {"resample": int(Image.Resampling.BICUBIC), "scale": 1.0,
+                              "mean": (127.0,) * 3, "std": (128.0,) * 3}
+    if crop:
+        return ImageTransform(shortest_edge=size, crop=(size, size), rounding="round", **common)
+    return ImageTransform(size=(size, size), **common)
+
+
 def weights_path(variant: str = "lite0") -> Path:
     """Location of the pip-installed ImageNet state dict for ``variant``."""
     if variant not in _PACKAGES:
@@ -239,16 +251,5 @@ def to_pixels(image: Image.Image, size: int, *, crop: bool = True) -> torch.Tens
     ``crop``: resize the shorter side to ``size`` (bicubic) and take the centre square;
     otherwise squash the whole image to a square.
     """
-    image = image.convert("RGB")
-    if crop:
-        w, h = image.size
-        scale = size / min(w, h)
-        nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
-        if (nw, nh) != (w, h):
-            image = image.resize((nw, nh), Image.Resampling.BICUBIC)
-        left, top = (nw - size) // 2, (nh - size) // 2
-        image = image.crop((left, top, left + size, top + size))
-    elif image.size != (size, size):
-        image = image.resize((size, size), Image.Resampling.BICUBIC)
-    array = np.asarray(image, dtype=np.float32) / 255.0
-    return torch.from_numpy(array.copy()).permute(2, 0, 1)
+    array = pixel_transform(size, crop=crop).to_uint8(image)
+    return torch.from_numpy(array.copy()).permute(2, 0, 1).float() / 255.0

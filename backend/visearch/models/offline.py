@@ -67,20 +67,56 @@ class TowerConfig:
 class OfflineTowers:
     """The two frozen encoders and the exact feature recipe the heads were trained on."""
 
-    def __init__(self, config: TowerConfig, device: str = "cpu", optimize: bool = False) -> None:
-        """``optimize`` (CPU only): run the image tower as a frozen, oneDNN-optimised trace."""
+    def __init__(
+        self, config: TowerConfig, device: str = "cpu", optimize: bool = False,
+        precision: Precision = "fp32", *, nets: tuple[EfficientNetLite, MiniLMTextTower] | None = None,
+    ) -> None:
+        """``optimize`` (CPU, fp32 image tower): run the image tower as a frozen,
+        oneDNN-optimised trace. ``precision``: bf16/fp16 cast both towers (the image tower in
+        channels-last layout); int8 quantizes the text tower's Linear layers (the image tower
+        is convolutions, which dynamic quantization leaves in float32). ``nets``: float32
+        towers to use (copied) instead of loading them."""
         self.config = config
         self.device = device
-        self.image_net: EfficientNetLite = load_efficientnet_lite(config.image_variant).to(device)
+        self.precision = precision
+        self.optimize = optimize
+        if nets is None:
+            image_net = load_efficientnet_lite(config.image_variant)
+            text_net = MiniLMTextTower(device=device)
+        else:
+            image_net, text_net = (copy.deepcopy(n) for n in nets)  # type: ignore[assignment]
+        #: Float32 originals, kept for ``with_precision``.
+        self._float_nets = (image_net, text_net) if precision == "fp32" else None
+        self.dtype = compute_dtype(precision)
+        self.image_transform: ImageTransform = pixel_transform(config.image_size,
+                                                               crop=config.image_crop)
+        self._channels_last = False
+        if precision in ("bf16", "fp16"):
+            image_net = copy.deepcopy(image_net) if nets is None else image_net
+            image_net = apply_precision(image_net, precision)  # type: ignore[assignment]
+            if device == "cpu":
+                image_net = image_net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+                self._channels_last = True
+        self.image_net: EfficientNetLite = image_net.to(device)
         self._fast_image: torch.jit.ScriptModule | None = None
-        if optimize and device == "cpu":
+        if optimize and device == "cpu" and precision in ("fp32", "int8"):
             try:
                 self._fast_image = optimized_multiscale(
                     self.image_net, config.image_stages, config.image_size
                 )
             except Exception as exc:  # an optimisation only: eager mode gives the same numbers
                 structlog.get_logger().warning("offline_image_tower_not_optimized", error=str(exc))
-        self.text_net = MiniLMTextTower(device=device)
+        if precision != "fp32":
+            text_net = copy.deepcopy(text_net) if nets is None else text_net
+            text_net.bert = apply_precision(text_net.bert, precision)
+        self.text_net = text_net
+
+    def with_precision(self, precision: Precision) -> OfflineTowers:
+        """The same towers in another precision (from the float32 originals)."""
+        if self._float_nets is None:
+            raise ValueError("with_precision needs float32 towers")
+        return OfflineTowers(self.config, self.device, self.optimize, precision,
+                             nets=self._float_nets)
 
     @property
     def image_dim(self) -> int:
@@ -96,19 +132,27 @@ class OfflineTowers:
     ) -> torch.Tensor:
         """Pooled multi-scale features of one batch. ``flip`` mirrors every image first;
         ``flip_average`` averages the features of each image and its mirror (one forward)."""
-        c = self.config
-        pixels = torch.stack([to_pixels(im, c.image_size, crop=c.image_crop) for im in images])
+        pixels = self.image_transform.stack(images)
+        return self.pixel_features(pixels, flip=flip, flip_average=flip_average)
+
+    @torch.inference_mode()
+    def pixel_features(
+        self, pixels: np.ndarray, *, flip: bool = False, flip_average: bool = False
+    ) -> torch.Tensor:
+        """``image_features`` of ``image_transform``'s uint8 ``(n, H, W, 3)`` pixels."""
+        x = self.image_transform.normalise(pixels, self.device, self.dtype)
         if flip:
-            pixels = pixels.flip(-1)
+            x = x.flip(-1)
         if flip_average:
-            pixels = torch.cat([pixels, pixels.flip(-1)])
-        x = normalize(pixels.to(self.device))
+            x = torch.cat([x, x.flip(-1)])
+        if self._channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         if self._fast_image is not None:
             feats = self._fast_image(x).float()
         else:
-            feats = self.image_net.features(x, stages=c.image_stages).multiscale().float()
+            feats = self.image_net.features(x, stages=self.config.image_stages).multiscale().float()
         if flip_average:
-            n = len(images)
+            n = len(pixels)
             feats = (feats[:n] + feats[n:]) / 2
         return feats
 
@@ -118,8 +162,8 @@ class OfflineTowers:
         batch = self.text_net.tokenize(texts)
         out = self.text_net.bert(**batch, output_hidden_states=True)
         mask = batch["attention_mask"]
-        layers = [mean_pool(out.hidden_states[i], mask) for i in self.config.text_layers]
-        return torch.cat(layers, dim=1).float()
+        layers = [mean_pool(out.hidden_states[i].float(), mask) for i in self.config.text_layers]
+        return torch.cat(layers, dim=1)
 
 
 def default_tower_config(variant: str = "lite0") -> TowerConfig:

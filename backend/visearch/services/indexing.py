@@ -2,7 +2,9 @@
 
 An image is reported as indexed only after its upsert returned, so a crash never loses an
 image that a caller was told about. Ids are content hashes unless the caller gives one, which
-makes re-indexing the same bytes a no-op ("duplicate").
+makes re-indexing the same bytes a no-op ("duplicate"). A caller's id is validated here, where
+it enters the system. A failed item is reported with its ``VisearchError`` (code, message,
+status) and never stops the others.
 """
 
 from __future__ import annotations
@@ -13,14 +15,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 import numpy as np
 import structlog
 
 from visearch.cache.base import SearchCache
 from visearch.config import Settings
-from visearch.ingest.decode import DecodedImage, ImageError, decode_image
+from visearch.errors import VisearchError
+from visearch.ingest.decode import DecodedImage, ImageError, decode_image, read_capped
 from visearch.ingest.fetch import UrlFetcher
 from visearch.ingest.files import ImageFiles
 from visearch.ingest.ids import content_id, validate_image_id
@@ -34,9 +37,10 @@ Status = Literal["indexed", "duplicate", "failed"]
 
 @dataclass(frozen=True)
 class IndexItem:
-    """One image to index, given as bytes, a local path or a URL."""
+    """One image to index, given as bytes, an open file (an upload), a local path or a URL."""
 
     data: bytes | None = None
+    stream: BinaryIO | None = None
     path: Path | None = None
     url: str | None = None
     image_id: str | None = None
@@ -47,17 +51,10 @@ class IndexItem:
 
 
 @dataclass(frozen=True)
-class ItemError:
-    code: str
-    message: str
-    status: int = 400
-
-
-@dataclass(frozen=True)
 class IndexResult:
     image_id: str | None
     status: Status
-    error: ItemError | None
+    error: VisearchError | None
     processing_time_ms: float
     filename: str | None
 
@@ -66,14 +63,14 @@ class IndexResult:
 class _Prepared:
     """An item after reading and decoding, before embedding."""
 
-    index: int
+    position: int
     item: IndexItem
     started: float
     image_id: str | None = None
     data: bytes = b""
     digest: str = ""
     decoded: DecodedImage | None = None
-    error: ItemError | None = None
+    error: VisearchError | None = None
     duplicate: bool = False
 
 
@@ -87,7 +84,10 @@ class Indexer:
         cache: SearchCache,
         fetcher: UrlFetcher | None = None,
         on_indexed: Callable[[int], None] | None = None,
+        on_failed: Callable[[str], None] | None = None,
     ) -> None:
+        """``on_indexed(n)`` runs after each durable upsert of n images, ``on_failed(code)``
+        once per failed item (the service's metrics)."""
         self.settings = settings
         self.embedder = embedder
         self.store = store
@@ -95,6 +95,7 @@ class Indexer:
         self.cache = cache
         self.fetcher = fetcher
         self._on_indexed = on_indexed
+        self._on_failed = on_failed
 
     # -- public API ---------------------------------------------------------------------
 
@@ -151,39 +152,36 @@ class Indexer:
         self._mark_duplicates(prepared)
         return prepared
 
-    def _prepare(self, index: int, item: IndexItem) -> _Prepared:
-        prep = _Prepared(index=index, item=item, started=time.perf_counter())
+    def _prepare(self, position: int, item: IndexItem) -> _Prepared:
+        prep = _Prepared(position=position, item=item, started=time.perf_counter())
         try:
             data = self._read(item)
+            # The one place the byte limit is decided (readers only stop one byte past it).
             decoded = decode_image(
                 data, max_bytes=self.settings.max_upload_bytes, max_pixels=self.settings.max_pixels
             )
             prep.data, prep.decoded, prep.digest = data, decoded, content_id(data)
             prep.image_id = validate_image_id(item.image_id) if item.image_id else prep.digest
         except ImageError as exc:
-            prep.error = ItemError(exc.code, exc.message, exc.status)
+            prep.error = exc
         except OSError as exc:
-            prep.error = ItemError("unreadable", f"cannot read {item.path}: {exc.strerror}", 400)
+            prep.error = ImageError(f"cannot read {item.path}: {exc.strerror}", code="unreadable")
         return prep
 
     def _read(self, item: IndexItem) -> bytes:
+        limit = self.settings.max_upload_bytes
         if item.data is not None:
             return item.data
+        if item.stream is not None:
+            return read_capped(item.stream, limit)
         if item.path is not None:
-            size = item.path.stat().st_size
-            if size > self.settings.max_upload_bytes:
-                raise ImageError(
-                    "too_large",
-                    413,
-                    f"{item.path.name} is {size} bytes; the limit is "
-                    f"{self.settings.max_upload_bytes} (VISEARCH_MAX_UPLOAD_BYTES)",
-                )
-            return item.path.read_bytes()
+            with item.path.open("rb") as f:
+                return read_capped(f, limit)
         if item.url is not None:
             if self.fetcher is None:
-                raise ImageError("fetch_disabled", 400, "URL fetching is not configured")
+                raise ImageError("URL fetching is not configured", code="fetch_disabled")
             return self.fetcher.fetch(item.url).data
-        raise ImageError("empty", 400, "no image given: send image data, a path or a URL")
+        raise ImageError("no image given: send image data, a file, a path or a URL", code="empty")
 
     def _mark_duplicates(self, batch: list[_Prepared]) -> None:
         """Same id with the same content already stored: nothing to do."""
@@ -228,6 +226,8 @@ class Indexer:
             if p.error:
                 log.info("index_failed", filename=p.item.filename, code=p.error.code,
                          reason=p.error.message)
+                if self._on_failed:
+                    self._on_failed(p.error.code)
         return out
 
     def _payload(self, p: _Prepared) -> dict[str, Any]:

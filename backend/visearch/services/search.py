@@ -11,23 +11,21 @@ import json
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 
 from visearch.cache.base import SearchCache
+from visearch.errors import VisearchError
 from visearch.models.base import Embedder
-from visearch.store.base import Filter, ScoredPoint, VectorStore, validate_filter
+from visearch.store.base import Filter, ScoredPoint, VectorStore
 
 
-class QueryError(ValueError):
+class QueryError(VisearchError, ValueError):
     """The query itself is unusable (no input, unknown example id)."""
 
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.code, self.message, self.status = code, message, status
+    statuses = {"empty_query": 400, "not_found": 404}
 
 
 @dataclass(frozen=True)
@@ -52,7 +50,6 @@ class SearchOutcome:
     cached: bool
     has_more: bool
     model_id: str
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def normalise_text(text: str) -> str:
@@ -88,13 +85,11 @@ class Searcher:
         started = time.perf_counter()
         text = q.text.strip() if q.text else None
         if not (text or q.image is not None or q.image_id):
-            raise QueryError("empty_query", "give text, an image, or an image_id to search by")
-        validate_filter(q.flt)
+            raise QueryError("give text, an image, or an image_id to search by", code="empty_query")
         key = self._result_key(q, text)
         hit = self.cache.get_results(key)
         if hit is not None:
-            results = [ScoredPoint(r["id"], r["score"], r["payload"]) for r in hit["results"]]
-            return self._outcome(q, results, started, cached=True)
+            return self._outcome(q, hit, started, cached=True)
 
         vectors: list[tuple[float, np.ndarray]] = []
         if text:
@@ -106,20 +101,18 @@ class Searcher:
         if q.image_id:
             found = self.store.get([q.image_id], with_vectors=True)
             if not found or found[0].vector is None:
-                raise QueryError("not_found", f"no indexed image with id {q.image_id!r}", 404)
+                raise QueryError(f"no indexed image with id {q.image_id!r}", code="not_found")
             vectors.append((image_weight, found[0].vector))
             exclude.append(q.image_id)
 
         combined = np.sum([w * np.asarray(v, np.float32) for w, v in vectors], axis=0)
         query = (combined / max(float(np.linalg.norm(combined)), 1e-12)).astype(np.float32)
+        # The store validates the filter (FilterError), the one check every caller passes.
         results = self.store.search(
             query, limit=q.top_k, offset=q.offset, score_threshold=q.threshold, flt=q.flt,
             exclude_ids=exclude,
         )
-        self.cache.set_results(
-            key, {"results": [{"id": r.id, "score": r.score, "payload": r.payload}
-                              for r in results]}
-        )
+        self.cache.set_results(key, results)
         return self._outcome(q, results, started, cached=False)
 
     def search_vectors(
@@ -131,7 +124,6 @@ class Searcher:
         exclude_ids: Sequence[Sequence[str]] | None = None,
     ) -> list[list[ScoredPoint]]:
         """Batch of raw vector queries (evaluation, benchmarks); no caching."""
-        validate_filter(flt)
         out = []
         for i, vec in enumerate(np.asarray(vectors, np.float32)):
             excl = exclude_ids[i] if exclude_ids is not None else ()

@@ -16,7 +16,6 @@ Allowed fields are ``SYSTEM_FIELDS`` and ``metadata.<key>``; anything else is a 
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import uuid
@@ -27,6 +26,9 @@ from types import TracebackType
 from typing import Any, Self
 
 import numpy as np
+
+from visearch import plainjson
+from visearch.errors import VisearchError
 
 #: Payload fields every indexed image has and that filters may use.
 SYSTEM_FIELDS: frozenset[str] = frozenset(
@@ -40,19 +42,19 @@ Scalar = str | int | float | bool
 Filter = dict[str, Any]
 
 
-class StoreError(RuntimeError):
-    """Base class for store failures."""
+class StoreError(VisearchError, RuntimeError, code="store_error", status=500):
+    """Base class for store failures; a bare one is the server's fault (500)."""
 
 
-class StoreUnavailableError(StoreError):
+class StoreUnavailableError(StoreError, code="store_unavailable", status=503):
     """The store cannot be reached or opened (server down, path locked by another process)."""
 
 
-class CollectionMismatchError(StoreError):
+class CollectionMismatchError(StoreError, code="collection_mismatch", status=503):
     """The collection was created for another model or dimension; vectors must never mix."""
 
 
-class FilterError(ValueError):
+class FilterError(VisearchError, ValueError, code="invalid_filter", status=422):
     """A filter is malformed or names an unknown field."""
 
 
@@ -84,8 +86,9 @@ def validate_filter(flt: Filter | None) -> Filter | None:
                 raise FilterError(f"range on {key!r} takes only {sorted(RANGE_OPS)}")
             for op, bound in cond.items():
                 if (isinstance(bound, bool) or not isinstance(bound, int | float)
-                        or not math.isfinite(bound)):
-                    raise FilterError(f"range bound {key}.{op} must be a finite number")
+                        or not _finite_number(bound)):
+                    raise FilterError(f"range bound {key}.{op} must be a finite number "
+                                      "(integers within 64 bits)")
         elif isinstance(cond, list):
             if not cond or not all(
                 isinstance(v, str | int) and not isinstance(v, bool) for v in cond
@@ -95,7 +98,17 @@ def validate_filter(flt: Filter | None) -> Filter | None:
             raise FilterError(f"condition on {key!r} must be a value, a list or a range object")
         elif isinstance(cond, float) and not math.isfinite(cond):
             raise FilterError(f"condition on {key!r} must be a finite number")
+        # Lone surrogates and integers beyond 64 bits cannot be sent to any backend.
+        reason = plainjson.problem(cond, name=f"filter value of {key!r}")
+        if reason is not None:
+            raise FilterError(reason)
     return flt
+
+
+def _finite_number(value: int | float) -> bool:
+    if isinstance(value, int):
+        return plainjson.INT64_MIN <= value <= plainjson.INT64_MAX
+    return math.isfinite(value)
 
 
 def check_vector(vector: object, dim: int, what: str = "query vector") -> np.ndarray:
@@ -147,10 +160,10 @@ def prepare_points(
             raise ValueError(f"point {p.id!r} has no vector")
         vec = check_vector(p.vector, dim, what=f"vector of {p.id!r}")
         payload = {**p.payload, "image_id": p.id}
-        try:
-            json.dumps(payload, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"payload of {p.id!r} is not plain JSON: {exc}") from None
+        # One level for the payload itself: metadata may use all of plainjson.MAX_DEPTH.
+        reason = plainjson.problem(payload, max_depth=plainjson.MAX_DEPTH + 1, name="payload")
+        if reason is not None:
+            raise ValueError(f"payload of {p.id!r} is not plain JSON: {reason}")
         out.append((p.id, vec, payload))
     return out
 

@@ -35,7 +35,7 @@ class TrainSet:
 
 
 @dataclass(frozen=True)
-class EvalSet:
+class DevSet:
     """Dev features: one row per image (test-time views already averaged), one per caption."""
 
     images: torch.Tensor  # (n_images, d_img)
@@ -102,8 +102,8 @@ def seed_everything(seed: int) -> torch.Generator:
 
 
 @torch.inference_mode()
-def evaluate(model: ContrastiveModel, dev: EvalSet, chunk: int = 4096) -> dict[str, float]:
-    """Text -> image metrics on the dev features."""
+def dev_metrics(model: ContrastiveModel, dev: DevSet, chunk: int = 4096) -> dict[str, float]:
+    """Text -> image metrics on the dev features (selects the epoch)."""
     model.eval()
     images = model.embed_images(dev.images)
     texts = torch.cat([model.embed_texts(dev.texts[i : i + chunk])
@@ -134,7 +134,7 @@ def _epoch_batches(
 def train_heads(
     model: ContrastiveModel,
     train: TrainSet,
-    dev: EvalSet,
+    dev: DevSet,
     config: TrainConfig,
     *,
     quiet: bool = False,
@@ -163,7 +163,7 @@ def train_heads(
         return config.lr * 0.5 * (1 + math.cos(math.pi * progress))
 
     best_state = copy.deepcopy(model.state_dict())
-    best = evaluate(model, dev)
+    best = dev_metrics(model, dev)
     best_score, best_epoch, bad_epochs = best[config.select_metric], 0, 0
     history: list[dict[str, float]] = [{"epoch": 0.0, **best}]  # before training: no loss
     step = 0
@@ -182,7 +182,7 @@ def train_heads(
                 optimizer.step()
                 losses.append(float(loss.detach()))
                 step += 1
-            metrics = evaluate(model, dev)
+            metrics = dev_metrics(model, dev)
             history.append({"epoch": float(epoch), "loss": float(np.mean(losses)), **metrics})
             if metrics[config.select_metric] > best_score:
                 best_score, best_epoch, best, bad_epochs = (

@@ -1,8 +1,9 @@
 """The two ``train-adapter`` jobs: offline-model heads and CLIP domain adapters.
 
-Both read a captions JSONL (train split to train, dev split to select the epoch), extract
-frozen features once (cached), train two heads with symmetric InfoNCE and write a model
-directory that ``visearch.models.adapter.load_adapter_model`` loads.
+Both read a captions JSONL with ``eval.datasets`` (the format ``visearch eval`` reads; the
+train split trains, the dev split selects the epoch), extract frozen features once (cached),
+train two heads with symmetric InfoNCE and write a model directory that
+``visearch.models.adapter.load_adapter_model`` loads.
 """
 
 from __future__ import annotations
@@ -17,18 +18,18 @@ import numpy as np
 import torch
 from PIL import Image
 
+from visearch.eval.datasets import CaptionItem, DatasetError, load_captions
 from visearch.models.adapter import FORMAT, KIND_ADAPTER, KIND_OFFLINE, resolve_base
 from visearch.models.heads import Head, HeadConfig, HeadKind
 from visearch.models.offline import TowerConfig
 from visearch.training.contrastive import (
     ContrastiveModel,
-    EvalSet,
+    DevSet,
     TrainConfig,
     TrainResult,
     TrainSet,
     train_heads,
 )
-from visearch.training.data import CaptionedImage, DatasetError, load_captions
 from visearch.training.features import CENTER, FLIP, image_features, text_features
 from visearch.training.modeldir import FORMAT_VERSION, check_output_dir, write_model_dir
 
@@ -48,8 +49,8 @@ class DataSplits:
     """Train and dev rows of one captions file."""
 
     source: Path
-    train: list[CaptionedImage]
-    dev: list[CaptionedImage]
+    train: list[CaptionItem]
+    dev: list[CaptionItem]
 
     def summary(self) -> dict[str, object]:
         return {
@@ -65,8 +66,16 @@ def load_splits(
     captions: Path, train_split: str = "train", dev_split: str = "dev",
     max_images: int | None = None,
 ) -> DataSplits:
-    """Both splits; ``max_images`` keeps the first N of each (quick runs, tests)."""
-    rows = load_captions(captions)
+    """Both splits; ``max_images`` keeps the first N of each (quick runs, tests).
+
+    Lines without a split count as ``train``. Image paths are resolved, so the feature cache
+    keys do not depend on how the captions path was spelt.
+    """
+    rows = [
+        replace(item, image=item.image.resolve(),
+                split="train" if item.split is None else item.split)
+        for item in load_captions(captions)
+    ]
     train = [r for r in rows if r.split == train_split][:max_images]
     dev = [r for r in rows if r.split == dev_split][:max_images]
     if len(train) < 2:
@@ -78,7 +87,7 @@ def load_splits(
     return DataSplits(Path(captions), train, dev)
 
 
-def _caption_matrix(rows: Sequence[CaptionedImage], feats: np.ndarray) -> torch.Tensor:
+def _caption_matrix(rows: Sequence[CaptionItem], feats: np.ndarray) -> torch.Tensor:
     """(n_images, max_captions, d): each image's caption features, cycling short lists."""
     n_caps = max(len(r.captions) for r in rows)
     index, start = [], 0
@@ -89,13 +98,13 @@ def _caption_matrix(rows: Sequence[CaptionedImage], feats: np.ndarray) -> torch.
     return torch.from_numpy(feats[np.asarray(index)])
 
 
-def _eval_set(rows: Sequence[CaptionedImage], images: np.ndarray, texts: np.ndarray) -> EvalSet:
+def _dev_set(rows: Sequence[CaptionItem], images: np.ndarray, texts: np.ndarray) -> DevSet:
     owner = [i for i, r in enumerate(rows) for _ in r.captions]
-    return EvalSet(torch.from_numpy(images).float(), torch.from_numpy(texts),
-                   torch.tensor(owner, dtype=torch.long))
+    return DevSet(torch.from_numpy(images).float(), torch.from_numpy(texts),
+                  torch.tensor(owner, dtype=torch.long))
 
 
-def _flat_captions(rows: Sequence[CaptionedImage]) -> list[str]:
+def _flat_captions(rows: Sequence[CaptionItem]) -> list[str]:
     return [c for r in rows for c in r.captions]
 
 
@@ -163,7 +172,7 @@ def _head_tensors(model: ContrastiveModel) -> dict[str, torch.Tensor]:
 def offline_datasets(
     splits: DataSplits, towers: TowerConfig, *, crops: int, cache_dir: Path | None,
     device: str = "cpu", batch_size: int = 32, quiet: bool = False,
-) -> tuple[TrainSet, EvalSet]:
+) -> tuple[TrainSet, DevSet]:
     """Cached tower features of both splits, sliced to ``towers``; train views are centre,
     flip (if ``image_flip_average``) and ``crops`` random crops."""
     from visearch.training.offline import CachedOfflineFeatures, slice_image, slice_text
@@ -187,7 +196,7 @@ def offline_datasets(
     dev_images = np.mean([v[:n_dev].astype(np.float32) for v in test_views], axis=0)
     train = TrainSet(torch.from_numpy(np.stack(train_views, axis=1)),
                      _caption_matrix(splits.train, texts[n_dev_caps:]))
-    return train, _eval_set(splits.dev, dev_images, texts[:n_dev_caps])
+    return train, _dev_set(splits.dev, dev_images, texts[:n_dev_caps])
 
 
 def train_offline(
@@ -250,7 +259,7 @@ def clip_datasets(
     splits: DataSplits, encode_images: Callable[[list[Image.Image]], np.ndarray],
     encode_texts: Callable[[list[str]], np.ndarray], encoder_key: str, *,
     cache_dir: Path | None, batch_size: int = 32, quiet: bool = False,
-) -> tuple[TrainSet, EvalSet]:
+) -> tuple[TrainSet, DevSet]:
     """Base-model vectors: train views centre + flip, dev centre only (what search sees)."""
     key = encoder_key
 
@@ -258,7 +267,7 @@ def clip_datasets(
         return image_features(encode_images, paths, view=view, batch_size=batch_size,
                               cache_dir=cache_dir, encoder_key=key, quiet=quiet)
 
-    def texts(rows: list[CaptionedImage]) -> np.ndarray:
+    def texts(rows: list[CaptionItem]) -> np.ndarray:
         return text_features(encode_texts, _flat_captions(rows), batch_size=batch_size,
                              cache_dir=cache_dir, encoder_key=key, quiet=quiet)
 
@@ -268,7 +277,7 @@ def clip_datasets(
     train_texts, dev_texts = texts(splits.train), texts(splits.dev)
     train = TrainSet(torch.from_numpy(np.stack(views, axis=1)),
                      _caption_matrix(splits.train, train_texts))
-    return train, _eval_set(splits.dev, dev_images.astype(np.float32), dev_texts)
+    return train, _dev_set(splits.dev, dev_images.astype(np.float32), dev_texts)
 
 
 def train_clip_adapter(

@@ -1,5 +1,7 @@
 // A small typed client for the visearch API: every failure becomes an ApiError whose
-// message is safe to show to a person (the API's own `error.message` when it sent one).
+// message is a sentence for a person (chosen by the API's error code, api/messages.ts),
+// with the API's own `error.message` kept as `detail`.
+import { humanMessage } from "./messages";
 import type { ImageInfo, IndexResponse, SearchRequest, SearchResponse, Stats } from "./types";
 
 export const API_BASE = "/api/v1";
@@ -9,12 +11,15 @@ export class ApiError extends Error {
   readonly status: number;
   /** The API's machine code (`invalid_image`, ...), or `network` / `aborted` / `bad_response`. */
   readonly code: string;
+  /** The API's own message when it differs from `message` (for a "details" line), else null. */
+  readonly detail: string | null;
 
-  constructor(status: number, code: string, message: string) {
+  constructor(status: number, code: string, message: string, detail: string | null = null) {
     super(message);
     this.name = "ApiError";
     this.status = status;
     this.code = code;
+    this.detail = detail !== null && detail !== message ? detail : null;
   }
 
   get isNetwork(): boolean {
@@ -42,7 +47,8 @@ export function errorFromBody(status: number, bodyText: string): ApiError {
   try {
     const body = JSON.parse(bodyText) as { error?: { code?: string; message?: string }; detail?: unknown };
     if (body.error?.message) {
-      return new ApiError(status, body.error.code ?? `http_${status}`, body.error.message);
+      const code = body.error.code ?? `http_${status}`;
+      return new ApiError(status, code, humanMessage(code, body.error.message), body.error.message);
     }
     if (typeof body.detail === "string") return new ApiError(status, `http_${status}`, body.detail);
   } catch {

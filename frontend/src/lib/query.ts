@@ -31,6 +31,32 @@ export function isEmptyQuery(q: Query): boolean {
   return q.text.trim() === "" && q.image === null;
 }
 
+/**
+ * Scores of different query kinds live on different scales (with CLIP, image→image tops
+ * out near 1.0 while text→image rarely passes 0.4), so a minimum score means something
+ * only within one kind.
+ */
+export type ScoreScale = "text" | "image" | "mixed";
+
+export function scoreScale(q: Query): ScoreScale | null {
+  const text = q.text.trim() !== "";
+  if (q.image) return text ? "mixed" : "image";
+  return text ? "text" : null;
+}
+
+/**
+ * The refinement for a new query `to` after `from` ran with `r`: the minimum score is
+ * kept per score scale (`memory` remembers the last one used on each), the rest carries.
+ */
+export function carryRefinement(memory: Map<ScoreScale, number | null>, from: Query | null, to: Query, r: Refinement): Refinement {
+  const a = from ? scoreScale(from) : null;
+  const b = scoreScale(to);
+  if (a === null || b === null || a === b) return r;
+  memory.set(a, r.threshold);
+  const threshold = memory.get(b) ?? null;
+  return threshold === r.threshold ? r : { ...r, threshold };
+}
+
 const URL_RE = /^https?:\/\/\S+$/i;
 
 /** True for a pasted string that is a single http(s) URL (treated as an image URL query). */

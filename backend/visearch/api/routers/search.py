@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, Depends, File, Form, UploadFile
 
-from visearch.api.deps import RuntimeDep, run_blocking
-from visearch.api.errors import ApiError
+from visearch.api import API_PREFIX
+from visearch.api.deps import ACCESS_ERRORS, SEARCHING, RuntimeDep, run_blocking
 from visearch.api.schemas import ErrorBody, SearchRequest, SearchResponse, SearchResult
-from visearch.api.uploads import form_json_object, read_upload
-from visearch.ingest.decode import decode_base64, decode_image
+from visearch.api.uploads import form_json_object
+from visearch.errors import VisearchError
+from visearch.ingest.decode import decode_base64, decode_image, read_capped
 from visearch.ingest.ids import content_id
 from visearch.runtime import Runtime
 from visearch.services.search import SearchQuery
 
-router = APIRouter(tags=["search"])
+router = APIRouter(tags=["search"], dependencies=[Depends(SEARCHING)], responses=ACCESS_ERRORS)
 ERRORS: dict[int | str, dict[str, Any]] = {
     s: {"model": ErrorBody} for s in (400, 404, 413, 415, 422, 503)
 }
@@ -35,7 +36,9 @@ async def _search(
 ) -> SearchResponse:
     limit = runtime.settings.max_top_k
     if top_k > limit:
-        raise ApiError(422, "invalid_request", f"top_k must be between 1 and {limit}")
+        raise VisearchError(
+            f"top_k must be between 1 and {limit}", code="invalid_request", status=422
+        )
     image, key = None, None
     if image_bytes is not None:
         s = runtime.settings
@@ -54,7 +57,7 @@ async def _search(
     )
     return SearchResponse(
         query_id=outcome.query_id,
-        results=[SearchResult.from_point(p, "/api/v1") for p in outcome.results],
+        results=[SearchResult.from_point(p, API_PREFIX) for p in outcome.results],
         total_found=len(outcome.results),
         has_more=outcome.has_more,
         search_time_ms=outcome.search_time_ms,
@@ -91,7 +94,7 @@ async def search_image(
 ) -> SearchResponse:
     """Search by an uploaded image (multipart), optionally combined with text."""
     flt = form_json_object(filter, "filter")
-    data = await read_upload(file, runtime.settings.max_upload_bytes)
+    data = await run_blocking(runtime, read_capped, file.file, runtime.settings.max_upload_bytes)
     return await _search(
         runtime, text=text, image_bytes=data, image_id=None, text_weight=text_weight,
         top_k=top_k, threshold=threshold, offset=offset, flt=flt,

@@ -9,7 +9,8 @@ Reliability, in one place:
 * Publisher confirms and persistent messages on durable queues: a job answered with 202 is
   on RabbitMQ's disk.
 * Bounded retries with exponential backoff for a batch that raises (store or model
-  trouble); when they run out, every open item is recorded as failed with the reason.
+  trouble); when they run out, every open item is recorded as failed with the reason
+  (``jobs.policy``, the same rules as the in-process runner).
 * Poison messages end in the dead-letter queue ``<job_queue>.dead`` (through the main
   queue's ``x-dead-letter-exchange``): undecodable or malformed messages, batches that gave
   up, and batches that were delivered ``job_max_deliveries`` times without finishing (each

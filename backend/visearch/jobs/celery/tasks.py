@@ -18,10 +18,10 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from visearch.cache.two_tier import build_cache
 from visearch.config import ConfigError, Settings
-from visearch.jobs.batch import fail_batch, process_batch
 from visearch.jobs.celery.app import TASK_NAME, connect, declare_queues, make_celery
 from visearch.jobs.ledger_redis import RedisJobLedger
 from visearch.jobs.model import JobsUnavailableError
+from visearch.jobs.policy import BatchPolicy, GiveUp, Retry, Verdict
 from visearch.jobs.spec import ItemSpec
 
 if TYPE_CHECKING:
@@ -31,29 +31,30 @@ log = structlog.get_logger(__name__)
 
 
 class WorkerContext:
-    """What the task needs in a worker process: settings, services and the job store."""
+    """What the task needs in a worker process: settings, runtime, ledger and batch policy."""
 
     def __init__(self, settings: Settings, registry: CollectorRegistry | None = None) -> None:
         self.settings = settings
         self.registry = registry or CollectorRegistry()
-        self.jobs = RedisJobLedger.from_settings(settings)
-        self._services: Runtime | None = None
+        self.ledger = RedisJobLedger.from_settings(settings)
+        self.policy = BatchPolicy.from_settings(settings)
+        self._runtime: Runtime | None = None
 
     @property
     def runtime(self) -> Runtime:
-        if self._services is None:
+        if self._runtime is None:
             from visearch.metrics import Metrics
             from visearch.runtime import Runtime
 
             metrics = Metrics(self.registry)
-            self._services = Runtime.build(
+            self._runtime = Runtime.build(
                 self.settings, cache=build_cache(self.settings, self.registry), metrics=metrics
             )
-        return self._services
+        return self._runtime
 
     def run(self, task: Task, job_id: str, raw_items: Any) -> str | None:
-        """One delivery of a batch task (see ``celery_app`` for the reliability rules)."""
-        settings = self.settings
+        """One delivery of a batch task: the policy's verdict becomes a return, a retry with
+        a countdown, or a rejection to the dead-letter queue (see ``app`` for the rules)."""
         try:
             if not isinstance(job_id, str) or not isinstance(raw_items, list):
                 raise ValueError("expected (job_id: str, items: list)")
@@ -62,37 +63,27 @@ class WorkerContext:
             log.error("poison_message", task_id=task.request.id, error=str(exc))
             raise Reject(f"malformed batch: {exc}", requeue=False) from exc
 
-        attempt = int(task.request.retries or 0)
-        try:
-            deliveries = self.jobs.count_delivery(str(task.request.id), attempt)
-            if deliveries > settings.job_max_deliveries:
-                message = (f"the batch was delivered {deliveries - 1} times and never finished "
-                           "(its worker died each time): giving up on it")
-                log.error("poison_batch", job_id=job_id, task_id=task.request.id)
-                fail_batch(self.jobs, job_id, items, "poison", message)
-                raise Reject(message, requeue=False)
-            return process_batch(self.runtime.indexer, self.jobs, job_id, items,
-                                 settings.allowed_roots)
-        except Reject:
-            raise
-        except Exception as exc:
-            if attempt >= settings.job_max_retries:
-                message = f"gave up after {attempt + 1} attempts: {type(exc).__name__}: {exc}"
-                log.error("batch_failed", job_id=job_id, error=message)
-                try:
-                    fail_batch(self.jobs, job_id, items, "batch_failed", message)
-                except JobsUnavailableError:
-                    log.error("batch_failure_unrecorded", job_id=job_id)
-                raise Reject(message, requeue=False) from exc
-            countdown = settings.job_retry_backoff_s * 2**attempt
-            log.warning("batch_retry", job_id=job_id, attempt=attempt + 1, in_s=countdown,
-                        error=f"{type(exc).__name__}: {exc}")
-            raise task.retry(exc=exc, countdown=countdown) from exc
+        retries = int(task.request.retries or 0)
+        verdict: Verdict
+        try:  # deliveries of this attempt before this one: each ended with its worker's death
+            earlier = self.ledger.count_delivery(str(task.request.id), retries) - 1
+        except JobsUnavailableError as exc:
+            verdict = self.policy.failed(self.ledger, job_id, items, retries, exc)
+        else:
+            verdict = self.policy.attempt(
+                self.runtime.indexer, self.ledger, job_id,
+                [(i, spec, earlier) for i, spec in items], self.settings.allowed_roots, retries,
+            )
+        if isinstance(verdict, Retry):
+            raise task.retry(exc=verdict.error, countdown=verdict.delay_s)
+        if isinstance(verdict, GiveUp):
+            raise Reject(verdict.message, requeue=False)
+        return verdict.state
 
     def close(self) -> None:
-        if self._services is not None:
-            self._services.close()
-        self.jobs.close()
+        if self._runtime is not None:
+            self._runtime.close()
+        self.ledger.close()
 
 
 def register_tasks(app: Celery, ctx: WorkerContext) -> None:

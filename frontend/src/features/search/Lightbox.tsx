@@ -1,7 +1,9 @@
 // The full image with its metadata and "more like this". A modal dialog: focus moves in
 // on open, Tab stays inside, ←/→ step through results, Esc closes (focus then returns
-// to the tile that opened it; the caller owns that element).
-import { useEffect, useRef, useState, type KeyboardEvent } from "react";
+// to the tile that opened it; the caller owns that element). The keys are heard on the
+// whole document while it is open, and ‹ › stay focusable at either end (aria-disabled),
+// so focus never falls out of the dialog and the keys keep working.
+import { useEffect, useRef, useState } from "react";
 import type { ApiClient } from "../../api/client";
 import type { ImageInfo, Json, SearchResult } from "../../api/types";
 import { formatBytes } from "../../lib/files";
@@ -20,6 +22,9 @@ interface Props {
   onNeedMore: () => void;
 }
 
+/** How far a finger must travel sideways to count as a swipe. */
+const SWIPE_PX = 50;
+
 function fmtValue(v: Json): string {
   if (v === null) return "—";
   if (typeof v === "object") return JSON.stringify(v);
@@ -32,6 +37,7 @@ export function Lightbox({ client, results, index, hasMore, onNavigate, onClose,
   const closeRef = useRef<HTMLButtonElement>(null);
   const [info, setInfo] = useState<ImageInfo | null>(null);
   const [loaded, setLoaded] = useState(false);
+  const swipe = useRef<{ x: number; y: number } | null>(null);
 
   useEffect(() => {
     closeRef.current?.focus();
@@ -59,24 +65,33 @@ export function Lightbox({ client, results, index, hasMore, onNavigate, onClose,
     if (hasMore && index >= results.length - 2) onNeedMore();
   }, [hasMore, index, results.length, onNeedMore]);
 
-  if (!r) return null;
   const hasPrev = index > 0;
   const hasNext = index < results.length - 1;
+  const keys = useRef({ index, hasPrev, hasNext, onNavigate, onClose });
+  keys.current = { index, hasPrev, hasNext, onNavigate, onClose };
 
-  const onKeyDown = (e: KeyboardEvent<HTMLDivElement>) => {
-    if (e.key === "Escape") {
-      e.preventDefault();
-      onClose();
-    } else if (e.key === "ArrowLeft" && hasPrev) {
-      e.preventDefault();
-      onNavigate(index - 1);
-    } else if (e.key === "ArrowRight" && hasNext) {
-      e.preventDefault();
-      onNavigate(index + 1);
-    } else {
-      trapTab(e, dialogRef.current);
-    }
-  };
+  useEffect(() => {
+    const onKeyDown = (e: KeyboardEvent) => {
+      const k = keys.current;
+      if (e.defaultPrevented) return;
+      if (e.key === "Escape") {
+        e.preventDefault();
+        k.onClose();
+      } else if (e.key === "ArrowLeft" && k.hasPrev) {
+        e.preventDefault();
+        k.onNavigate(k.index - 1);
+      } else if (e.key === "ArrowRight" && k.hasNext) {
+        e.preventDefault();
+        k.onNavigate(k.index + 1);
+      } else {
+        trapTab(e, dialogRef.current);
+      }
+    };
+    document.addEventListener("keydown", onKeyDown);
+    return () => document.removeEventListener("keydown", onKeyDown);
+  }, []);
+
+  if (!r) return null;
 
   const name = displayName(r);
   const meta = info?.metadata ?? r.metadata ?? {};
@@ -99,10 +114,25 @@ export function Lightbox({ client, results, index, hasMore, onNavigate, onClose,
         role="dialog"
         aria-modal="true"
         aria-labelledby="lightbox-title"
-        onKeyDown={onKeyDown}
         data-testid="lightbox"
       >
-        <div className="lightbox-stage">
+        <div
+          className="lightbox-stage"
+          // a horizontal swipe steps through the results, like ← and →
+          onPointerDown={(e) => {
+            swipe.current = e.pointerType === "mouse" ? null : { x: e.clientX, y: e.clientY };
+          }}
+          onPointerUp={(e) => {
+            const start = swipe.current;
+            swipe.current = null;
+            if (!start) return;
+            const dx = e.clientX - start.x;
+            if (Math.abs(dx) < SWIPE_PX || Math.abs(dx) < 2 * Math.abs(e.clientY - start.y)) return;
+            if (dx < 0 && hasNext) onNavigate(index + 1);
+            if (dx > 0 && hasPrev) onNavigate(index - 1);
+          }}
+          onPointerCancel={() => (swipe.current = null)}
+        >
           {!loaded && <img className="lightbox-img is-placeholder" src={r.thumbnail_url} alt="" aria-hidden="true" />}
           <img
             key={r.image_id}
@@ -115,8 +145,8 @@ export function Lightbox({ client, results, index, hasMore, onNavigate, onClose,
             type="button"
             className="nav nav-prev"
             aria-label="Previous image"
-            onClick={() => onNavigate(index - 1)}
-            disabled={!hasPrev}
+            onClick={() => hasPrev && onNavigate(index - 1)}
+            aria-disabled={!hasPrev}
           >
             <ChevronLeft width={28} height={28} />
           </button>
@@ -124,8 +154,8 @@ export function Lightbox({ client, results, index, hasMore, onNavigate, onClose,
             type="button"
             className="nav nav-next"
             aria-label="Next image"
-            onClick={() => onNavigate(index + 1)}
-            disabled={!hasNext}
+            onClick={() => hasNext && onNavigate(index + 1)}
+            aria-disabled={!hasNext}
           >
             <ChevronRight width={28} height={28} />
           </button>

@@ -75,6 +75,12 @@ export function SearchError({ error, onRetry }: ErrorProps) {
       <AlertIcon width={32} height={32} />
       <h2>{title}</h2>
       <p data-testid="error-message">{error.message}</p>
+      {error.detail && (
+        <details className="error-detail small">
+          <summary>Details</summary>
+          <code>{error.detail}</code>
+        </details>
+      )}
       {error.status >= 400 && error.status < 500 ? (
         <p className="muted small">Change the query and try again.</p>
       ) : (
@@ -134,5 +140,16 @@ export function NoResults({ refine, count, hasImage, onClearThreshold, onClearLa
       </p>
       {action}
     </section>
+  );
+}
+
+/** Placeholder tiles while the first page of a query loads. */
+export function Searching() {
+  return (
+    <div className="loading" role="status" aria-label="Searching">
+      {Array.from({ length: 12 }, (_, i) => (
+        <span key={i} className="skeleton" style={{ flexGrow: 100 + ((i * 37) % 60), flexBasis: 180 + ((i * 53) % 90) }} />
+      ))}
+    </div>
   );
 }

@@ -1,19 +1,19 @@
-// Justified photo rows (each tile grows in proportion to its aspect ratio), lazy
-// thumbnails, the score on hover/focus, and a "load more" that also fires on scroll.
-import { useEffect, useRef } from "react";
+// Justified photo rows (each tile grows in proportion to its aspect ratio; three square
+// columns on phones), lazy thumbnails, the name and score on hover/focus (always on touch
+// screens), and a "load more" that also fires on scroll. The grid is one tab stop: arrow
+// keys move between tiles (↑/↓ to the nearest tile in the row above/below), Home/End jump.
+import { useEffect, useRef, useState, type CSSProperties, type KeyboardEvent } from "react";
 import type { SearchResult } from "../../api/types";
-import { altText, displayName } from "./labels";
+import { altText, displayName, tileName } from "./labels";
 
 interface Props {
   results: SearchResult[];
   hasMore: boolean;
   loadingMore: boolean;
   dimmed: boolean;
-  onOpen: (index: number, el: HTMLElement) => void;
+  onOpen: (index: number) => void;
   onLoadMore: () => void;
 }
-
-const ROW_HEIGHT = 220;
 
 function aspect(r: SearchResult): number {
   if (r.width && r.height && r.width > 0 && r.height > 0) {
@@ -22,10 +22,35 @@ function aspect(r: SearchResult): number {
   return 1;
 }
 
+/** The index of the tile in the next row up (dir -1) or down (+1) nearest in x, or -1. */
+function verticalNeighbour(tiles: HTMLElement[], from: number, dir: 1 | -1): number {
+  const cur = tiles[from].getBoundingClientRect();
+  const x = cur.left + cur.width / 2;
+  let rowTop: number | null = null;
+  let best = -1;
+  let bestDx = Infinity;
+  for (let i = from + dir; i >= 0 && i < tiles.length; i += dir) {
+    const r = tiles[i].getBoundingClientRect();
+    const inNextRow = dir > 0 ? r.top >= cur.bottom - 1 : r.bottom <= cur.top + 1;
+    if (!inNextRow) continue;
+    if (rowTop === null) rowTop = r.top;
+    else if (Math.abs(r.top - rowTop) > 1) break; // past that row
+    const dx = Math.abs(r.left + r.width / 2 - x);
+    if (dx < bestDx) [best, bestDx] = [i, dx];
+  }
+  return best;
+}
+
 export function ResultsGrid({ results, hasMore, loadingMore, dimmed, onOpen, onLoadMore }: Props) {
   const sentinel = useRef<HTMLDivElement>(null);
   const loadRef = useRef(onLoadMore);
   loadRef.current = onLoadMore;
+  const buttons = useRef<HTMLButtonElement[]>([]);
+  // the one tile in the tab order (roving tabindex): the last one focused
+  const [active, setActive] = useState(0);
+  const firstId = results[0]?.image_id;
+  useEffect(() => setActive(0), [firstId]);
+  const current = Math.min(active, results.length - 1);
 
   useEffect(() => {
     const el = sentinel.current;
@@ -40,27 +65,50 @@ export function ResultsGrid({ results, hasMore, loadingMore, dimmed, onOpen, onL
     return () => io.disconnect();
   }, [hasMore, results.length]);
 
+  const onKeyDown = (e: KeyboardEvent<HTMLUListElement>) => {
+    const tiles = buttons.current.slice(0, results.length);
+    const from = tiles.indexOf(document.activeElement as HTMLButtonElement);
+    if (from < 0 || e.altKey || e.ctrlKey || e.metaKey) return;
+    const moves: Record<string, () => number> = {
+      ArrowRight: () => from + 1,
+      ArrowLeft: () => from - 1,
+      ArrowDown: () => verticalNeighbour(tiles, from, 1),
+      ArrowUp: () => verticalNeighbour(tiles, from, -1),
+      Home: () => 0,
+      End: () => tiles.length - 1,
+    };
+    const move = moves[e.key];
+    if (!move) return;
+    e.preventDefault();
+    const to = move();
+    if (to >= 0 && to < tiles.length) tiles[to].focus();
+  };
+
   return (
     <section className={`results${dimmed ? " is-dimmed" : ""}`} aria-label="Search results" aria-busy={dimmed}>
-      <ul className="grid" data-testid="results-grid">
+      <ul className="grid" data-testid="results-grid" onKeyDown={onKeyDown}>
         {results.map((r, i) => {
-          const a = aspect(r);
           const name = displayName(r);
           return (
             <li
               key={r.image_id}
               className="tile"
-              style={{ flexGrow: a * 100, flexBasis: `${a * ROW_HEIGHT}px` }}
+              style={{ "--a": aspect(r) } as CSSProperties}
               data-testid="result"
               data-image-id={r.image_id}
             >
               <button
+                ref={(el) => {
+                  if (el) buttons.current[i] = el;
+                }}
                 type="button"
                 className="tile-btn"
-                aria-label={`Open ${name}, score ${r.score.toFixed(2)}`}
-                onClick={(e) => onOpen(i, e.currentTarget)}
+                tabIndex={i === current ? 0 : -1}
+                aria-label={tileName(r)}
+                onFocus={() => setActive(i)}
+                onClick={() => onOpen(i)}
               >
-                <span className="tile-pad" style={{ paddingBottom: `${100 / a}%` }} />
+                <span className="tile-pad" />
                 <img
                   src={r.thumbnail_url}
                   alt={altText(r)}
@@ -75,7 +123,12 @@ export function ResultsGrid({ results, hasMore, loadingMore, dimmed, onOpen, onL
                     {r.score.toFixed(2)}
                   </span>
                 </span>
-                {r.label && <span className="tile-label">{r.label}</span>}
+                {/* in the tile's name already; hidden here so it is not read twice */}
+                {r.label && (
+                  <span className="tile-label" aria-hidden="true">
+                    {r.label}
+                  </span>
+                )}
               </button>
             </li>
           );

@@ -7,13 +7,21 @@ export function displayName(r: Named): string {
   return r.filename || r.image_id.slice(0, 12);
 }
 
-/** Alt text: a caption or title from metadata if present, else label and file name. */
+/**
+ * Alt text says what the image shows: a caption or title from metadata if present, else
+ * its label. A file name ("IMG_2041.jpg") describes nothing, so it is never used.
+ */
 export function altText(r: Named): string {
   const m = r.metadata ?? {};
   for (const k of ["alt", "caption", "title", "description"]) {
     const v = m[k];
     if (typeof v === "string" && v.trim()) return v.trim();
   }
-  const name = r.filename ? r.filename.replace(/\.[a-z0-9]+$/i, "").replace(/[_-]+/g, " ") : "image";
-  return r.label ? `${r.label}: ${name}` : name;
+  return r.label ? r.label : "Image without a description";
+}
+
+/** A result tile's accessible name: what opening it shows, with the label its corner displays. */
+export function tileName(r: SearchResult): string {
+  const label = r.label ? `, labelled ${r.label}` : "";
+  return `Open ${displayName(r)}, score ${r.score.toFixed(2)}${label}`;
 }

@@ -18,6 +18,7 @@ export interface SearchState {
   /** An error from loading a further page; the results so far stay. */
   moreError: ApiError | null;
   searchTimeMs: number | null;
+  /** Answered from a cache (this tab's or the server's): the search time says nothing then. */
   fromCache: boolean;
 }
 
@@ -91,6 +92,7 @@ export function useSearch(client: ApiClient, cache: ResultCache) {
             results: res.results,
             hasMore: res.has_more,
             searchTimeMs: res.search_time_ms,
+            fromCache: res.cached,
           });
         })
         .catch((err: unknown) => {

@@ -1,3 +1,4 @@
+import { useState } from "react";
 import type { ApiError } from "../../api/client";
 import type { Stats } from "../../api/types";
 import { AlertIcon } from "../../ui/icons";
@@ -37,7 +38,7 @@ export function StatusBar({ stats, error, loading }: Props) {
           </span>
           {stats.model.fallback && (
             <span className="badge badge-warn" data-testid="fallback-badge">
-              <AlertIcon width={14} height={14} /> fallback model
+              <AlertIcon width={14} height={14} /> fallback model, English only
             </span>
           )}
           <span className="spacer" />
@@ -56,32 +57,43 @@ interface BannerProps {
   onRetry: () => void;
 }
 
-/** Loud warnings that change what the results mean: API down, or a fallback model. */
+const narrowScreen = () => typeof window.matchMedia === "function" && window.matchMedia("(max-width: 600px)").matches;
+
+/**
+ * Loud warnings that change what the results mean: API down, or a fallback model. The
+ * fallback notice folds to one line (a native <details>), folded from the start on phones.
+ */
 export function ServiceBanner({ stats, error, onRetry }: BannerProps) {
-  if (error) {
-    return (
-      <div className="banner banner-error" role="alert" data-testid="api-down">
-        <AlertIcon />
-        <div>
-          <strong>The search service is unavailable.</strong> {error.message}
+  const [startOpen] = useState(() => !narrowScreen());
+  if (!error && !stats?.model.fallback) return null;
+  return (
+    <section className="banner-slot" aria-label="Service notice">
+      {error ? (
+        <div className="banner banner-error" role="alert" data-testid="api-down">
+          <AlertIcon />
+          <div>
+            <strong>The search service is unavailable.</strong> {error.message}
+          </div>
+          <button type="button" className="btn btn-small" onClick={onRetry}>
+            Retry
+          </button>
         </div>
-        <button type="button" className="btn btn-small" onClick={onRetry}>
-          Retry
-        </button>
-      </div>
-    );
-  }
-  if (stats?.model.fallback) {
-    return (
-      <div className="banner banner-warn" role="status" data-testid="fallback-warning">
-        <AlertIcon />
-        <div>
-          <strong>Running a fallback model.</strong> The requested model{" "}
-          <code>{stats.model.requested_model}</code> could not be loaded, so searches use{" "}
-          <code>{stats.model.model_id}</code>; results will be less accurate.
-        </div>
-      </div>
-    );
-  }
-  return null;
+      ) : (
+        stats && (
+          <details className="banner banner-warn banner-fold" data-testid="fallback-warning" open={startOpen}>
+            <summary>
+              <AlertIcon />
+              <span>
+                <strong>Running a fallback model: English only.</strong> <span className="banner-more">Why?</span>
+              </span>
+            </summary>
+            <p>
+              The requested model <code>{stats.model.requested_model}</code> could not be loaded, so searches use{" "}
+              <code>{stats.model.model_id}</code>. It understands English words only, and its results are less accurate.
+            </p>
+          </details>
+        )
+      )}
+    </section>
+  );
 }

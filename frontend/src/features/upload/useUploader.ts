@@ -2,6 +2,7 @@
 // bar and its own outcome (indexed / duplicate / failed with the API's reason).
 import { useCallback, useRef, useState } from "react";
 import { ApiError, type ApiClient } from "../../api/client";
+import { humanMessage } from "../../api/messages";
 import { isImageFile } from "../../lib/files";
 
 export type UploadItemStatus = "queued" | "uploading" | "processing" | "indexed" | "duplicate" | "failed";
@@ -76,7 +77,12 @@ export function useUploader(client: ApiClient, onBatchDone?: (s: UploadSummary) 
           const r = res.results[0];
           if (!r) patch(job.id, { status: "failed", progress: 1, error: "The API returned no result for this file." });
           else if (r.status === "failed")
-            patch(job.id, { status: "failed", progress: 1, error: r.error?.message ?? "Indexing failed.", imageId: r.image_id });
+            patch(job.id, {
+              status: "failed",
+              progress: 1,
+              error: r.error ? humanMessage(r.error.code, r.error.message) : "Indexing failed.",
+              imageId: r.image_id,
+            });
           else patch(job.id, { status: r.status, progress: 1, imageId: r.image_id });
         })
         .catch((err: unknown) => {

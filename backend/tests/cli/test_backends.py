@@ -1,0 +1,145 @@
+"""The CLI's two backends answer the same calls alike: ``LocalBackend`` (a runtime in this
+process) and ``HttpBackend`` (a server), each on its own empty store with the same model."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.cli.conftest import cli_settings
+from tests.support.clip import DATA_DIR
+from visearch.api.schemas import StatsResponse
+from visearch.cli import app
+from visearch.cli.backend import Backend, CliError, IndexedFile, Query
+from visearch.cli.http import HttpBackend
+from visearch.cli.local import LocalBackend
+from visearch.runtime import Runtime
+
+VALIDATION = DATA_DIR / "clothing10" / "images" / "validation"
+
+
+def folder_label(path: Path) -> str:
+    return path.parent.name
+
+
+@pytest.fixture
+def backends(api_url: str, tmp_path: Path, tiny_clip_dir: Path,
+             tiny_embedder: Any) -> Iterator[dict[str, Backend]]:
+    runtime = Runtime.build(cli_settings(tiny_clip_dir, tmp_path / "local-data"),
+                            embedder=tiny_embedder)
+    both: dict[str, Backend] = {"local": LocalBackend(runtime), "http": HttpBackend(api_url)}
+    try:
+        yield both
+    finally:
+        for backend in both.values():
+            backend.close()
+
+
+@pytest.fixture
+def photos(tmp_path: Path) -> list[Path]:
+    """Three dresses, three shorts and a broken JPEG."""
+    files = [p for cls in ("dress", "shorts") for p in sorted((VALIDATION / cls).glob("*.jpg"))[:3]]
+    broken = tmp_path / "broken" / "broken.jpg"
+    broken.parent.mkdir()
+    broken.write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    return [*files, broken]
+
+
+def _by_name(results: list[IndexedFile]) -> dict[str | None, IndexedFile]:
+    """Per file (a server indexes one upload per label, so the order may differ)."""
+    return {r.filename: r for r in results}
+
+
+def _index(backend: Backend, photos: list[Path]) -> tuple[int, dict[str | None, IndexedFile]]:
+    advanced: list[int] = []
+    done = backend.index(photos, {"source": "test"}, folder_label, advanced.append)
+    return sum(advanced), _by_name(done)
+
+
+def _shape(value: Any) -> Any:
+    """Keys and value types, recursively: what a client reading the body relies on."""
+    if isinstance(value, dict):
+        return {k: _shape(v) for k, v in value.items()}
+    return type(value).__name__
+
+
+def test_index_alike(backends: dict[str, Backend], photos: list[Path]) -> None:
+    first = {name: _index(b, photos) for name, b in backends.items()}
+    assert first["local"] == first["http"]
+    advanced, done = first["local"]
+    assert advanced == len(photos)
+    assert [r.status for r in done.values()].count("indexed") == 6
+    assert done["broken.jpg"].status == "failed" and done["broken.jpg"].message
+    again = {name: _index(b, photos)[1] for name, b in backends.items()}
+    assert again["local"] == again["http"]
+    assert {r.status for n, r in again["local"].items() if n != "broken.jpg"} == {"duplicate"}
+
+
+def test_search_alike(backends: dict[str, Backend], photos: list[Path]) -> None:
+    for backend in backends.values():
+        backend.index(photos[:-1], {}, folder_label, lambda n: None)
+    dress = photos[0]
+    queries = [
+        Query(text="a red dress", top_k=4),
+        Query(image=dress.read_bytes(), image_name=dress.name, top_k=3),
+        Query(text="shorts", image=dress.read_bytes(), top_k=5, threshold=-1.0,
+              filter={"label": "shorts"}),
+    ]
+    for query in queries:
+        local, http = (backends[name].search(query) for name in ("local", "http"))
+        assert local.results, query
+        assert [(h.image_id, h.filename, h.label) for h in local.results] == [
+            (h.image_id, h.filename, h.label) for h in http.results]
+        assert [h.score for h in local.results] == pytest.approx(
+            [h.score for h in http.results], abs=1e-5)
+    by_image = backends["http"].search(queries[1]).results[0]
+    assert (by_image.filename, by_image.label) == (dress.name, "dress")
+    filtered = backends["local"].search(queries[2]).results
+    assert {h.label for h in filtered} == {"shorts"}
+
+
+@pytest.mark.parametrize("query", [
+    Query(text="x", filter={"nope": 1}),
+    Query(image=b"not an image"),
+])
+def test_bad_queries_fail_alike(backends: dict[str, Backend], query: Query) -> None:
+    messages = {}
+    for name, backend in backends.items():
+        with pytest.raises(CliError) as caught:
+            backend.search(query)
+        messages[name] = str(caught.value)
+    assert messages["http"].startswith("4")  # the status, then the API's code and message
+    assert messages["http"].endswith(messages["local"])
+
+
+def test_stats_alike(backends: dict[str, Backend], photos: list[Path]) -> None:
+    for backend in backends.values():
+        backend.index(photos, {}, None, lambda n: None)
+    local, http = (backends[name].stats() for name in ("local", "http"))
+    assert set(local) == set(StatsResponse.model_fields)
+    assert _shape(local) == _shape(http)
+    assert local["count"] == http["count"] == 6
+    assert (local["model"], local["store"]) == (http["model"], http["store"])
+
+
+def test_commands_print_alike(cli_env: Path, api_url: str, photos: list[Path]) -> None:
+    """``index``, ``search`` and ``stats`` print the same JSON shapes locally and with --api."""
+    runner = CliRunner()
+    folder = photos[0].parent
+    out: dict[str, list[Any]] = {}
+    for where, extra in {"local": [], "http": ["--api", api_url]}.items():
+        out[where] = []
+        for args in (["index", str(folder), "--label-from-folder"], ["search", "a dress"],
+                     ["stats"]):
+            result = runner.invoke(app, [*args, "--json", *extra])
+            assert result.exit_code == 0, result.output
+            out[where].append(json.loads(result.stdout[result.stdout.index("{"):]))
+    assert out["local"][0] == out["http"][0]
+    assert [r["image_id"] for r in out["local"][1]["results"]] == [
+        r["image_id"] for r in out["http"][1]["results"]]
+    assert _shape(out["local"][2]) == _shape(out["http"][2])
