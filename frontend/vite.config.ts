@@ -24,5 +24,7 @@ export default defineConfig({
     setupFiles: ["tests/setup.ts"],
     include: ["tests/**/*.test.{ts,tsx}"],
     css: false,
+    // generous: the machines these run on are often busy (2 shared cores)
+    testTimeout: 20_000,
   },
 });

@@ -10,7 +10,9 @@ indexing 1 only with --writes (a writable store: never against read-only edge re
 Any answer other than 200 counts as a failure.
 
 Options (after the Locust ones): --captions FILE, --images DIR, --zipf-s S, --zipf-seed N,
---writes. Runs in its own process (gevent's monkey-patching must not meet the app).
+--wait-min/--wait-max SECONDS (think time between a user's tasks, default 0.1-1.0), --api-key
+KEY (a deployment with API keys), --writes.
+Runs in its own process (gevent's monkey-patching must not meet the app).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from locust import HttpUser, between, events, task
+from locust import HttpUser, events, task
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "flickr8k"
 POOL_IMAGES = 64
@@ -37,6 +39,9 @@ def _options(parser: Any) -> None:
     parser.add_argument("--zipf-s", type=float, default=1.1, help="Zipf exponent of query reuse")
     parser.add_argument("--zipf-seed", type=int, default=0,
                         help="which captions are popular (change it to start with a cold cache)")
+    parser.add_argument("--wait-min", type=float, default=0.1, help="seconds between a user's tasks")
+    parser.add_argument("--wait-max", type=float, default=1.0)
+    parser.add_argument("--api-key", default="", help="sent as 'Authorization: Bearer KEY' when set")
     parser.add_argument("--writes", action="store_true",
                         help="also index images (only against a writable store)")
 
@@ -78,13 +83,18 @@ def _load(environment: Any, **_: Any) -> None:
 
 
 class SearchUser(HttpUser):
-    wait_time = between(0.1, 1.0)
+    def wait_time(self) -> float:
+        o = self.environment.parsed_options
+        return self.rng.uniform(o.wait_min, max(o.wait_min, o.wait_max))
 
     def on_start(self) -> None:
         assert _workload is not None
         self.w = _workload
         self.rng = random.Random()
         self.seen_ids: list[str] = []
+        key = self.environment.parsed_options.api_key
+        if key:
+            self.client.headers["Authorization"] = f"Bearer {key}"
 
     def _search(self, name: str, body: dict[str, Any]) -> None:
         with self.client.post("/api/v1/search", json=body, name=name, catch_response=True) as r:

@@ -16,12 +16,21 @@ step "lint and types"
 .venv/bin/ruff check backend scripts
 .venv/bin/mypy
 
+step "dependency audit (pip-audit; reported, not failed, when its service is unreachable)"
+.venv/bin/python scripts/audit_deps.py
+
 if [ -x scripts/redis_rabbitmq.sh ]; then
   step "starting Redis and RabbitMQ on 127.0.0.1"
-  trap 'bash scripts/redis_rabbitmq.sh stop || true' EXIT
+  # Instances of this run only (free ports, own epmd); stop touches nothing else.
+  VISEARCH_SERVICES_DIR="$(mktemp -d "${TMPDIR:-/tmp}/visearch-test-services.XXXXXX")"
+  export VISEARCH_SERVICES_DIR
+  trap 'bash scripts/redis_rabbitmq.sh stop || true; rm -rf "$VISEARCH_SERVICES_DIR"' EXIT
   bash scripts/redis_rabbitmq.sh start
   eval "$(bash scripts/redis_rabbitmq.sh test-env)"
 fi
+
+step "HAProxy, Prometheus and exporters for the scaled-stack tests"
+bash scripts/stack.sh install
 
 step "backend tests"
 .venv/bin/pytest -p no:cacheprovider --junitxml=artifacts/pytest.xml "$@"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The web UI's tests: Vitest (unit + component), the production build with its size budget,
-# then Playwright in Debian's Chromium against a real `visearch serve` (temp data dir, a tiny
-# random-weight CLIP, the built UI). Screenshots go to artifacts/screenshots/.
+# The web UI's tests: the API types are the server's (src/api/schema.d.ts regenerated from the
+# app's OpenAPI schema and compared), Vitest (unit + component), the production build with its
+# size budget, then Playwright in Debian's Chromium against a real `visearch serve` (temp data
+# dir, a tiny random-weight CLIP, the built UI). Screenshots go to artifacts/screenshots/.
 # Exits non-zero when anything fails. Needs the Python venv (scripts/setup.sh) and node >= 20.19.
 #   VISEARCH_PYTHON            python with visearch importable (default .venv/bin/python)
 #   VISEARCH_FRONTEND_SKIP_E2E=1   run only Vitest and the build
@@ -37,6 +38,10 @@ cd "$ROOT/frontend"
 echo "==> npm ci"
 npm ci --no-audit --no-fund
 
+echo "==> API types match the server's OpenAPI schema"
+types_rc=0
+VISEARCH_PYTHON="$PYTHON" npm run --silent api:check || types_rc=$?
+
 echo "==> vitest"
 vitest_rc=0
 npx vitest run --reporter=default --reporter=json --outputFile.json="$WORK/vitest.json" || vitest_rc=$?
@@ -57,6 +62,8 @@ make_clip_dir(Path('$WORK/clip'))
   PORT="$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
   (
     cd "$ROOT"
+    # URL queries may fetch this server's own images (and nothing else on loopback)
+    VISEARCH_FETCH_ALLOW_HOSTS="127.0.0.1:$PORT" \
     VISEARCH_DATA_DIR="$WORK/data" VISEARCH_MODEL="$WORK/clip" VISEARCH_MODEL_FALLBACK= \
       VISEARCH_STATIC_DIR="$ROOT/frontend/dist" VISEARCH_LOG_LEVEL=WARNING \
       PYTHONPATH="$ROOT/backend" exec "$PYTHON" -m visearch.cli serve --host 127.0.0.1 --port "$PORT"
@@ -103,7 +110,7 @@ if (fs.existsSync(process.argv[2])) {
 console.log(`frontend: ${passed} passed, ${failed} failed` + (skipped ? `, ${skipped} skipped` : ""));
 ' "$WORK/vitest.json" "$WORK/playwright.json"
 
-if [ "$vitest_rc" -ne 0 ] || [ "$e2e_rc" -ne 0 ]; then
-  echo "frontend tests FAILED (vitest rc=$vitest_rc, playwright rc=$e2e_rc)"
+if [ "$types_rc" -ne 0 ] || [ "$vitest_rc" -ne 0 ] || [ "$e2e_rc" -ne 0 ]; then
+  echo "frontend tests FAILED (api types rc=$types_rc, vitest rc=$vitest_rc, playwright rc=$e2e_rc)"
   exit 1
 fi

@@ -12,8 +12,19 @@ from tests.support.clip import DATA_DIR, make_clip_dir
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# The suite runs the models as before VISEARCH_PRECISION/RUNTIME existed (fp32 on torch), in
+# this process and in every server or worker it starts, so results compare exactly across
+# processes; tests/models/test_precision.py covers the other precisions and OpenVINO.
+os.environ.setdefault("VISEARCH_PRECISION", "fp32")
+os.environ.setdefault("VISEARCH_RUNTIME", "torch")
 # Starlette's TestClient sends "Host: testserver"; the server answers loopback names only.
 os.environ.setdefault("VISEARCH_ALLOWED_HOSTS", "testserver")
+# The tiny random-weight CLIP embeds all photos almost alike (cosine ~0.99), so near-duplicate
+# detection would flag every image; the tests of that feature turn it on themselves.
+os.environ.setdefault("VISEARCH_NEAR_DUPLICATE_DISTANCE", "0")
+# Servers the tests stop with SIGTERM stop at once; the drain itself is tested on its own
+# (tests/api/test_drain.py) and in the harness (tests/infra, whose stacks get the default).
+os.environ.setdefault("VISEARCH_DRAIN_GRACE_S", "0")
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +49,8 @@ def tiny_embedder(tiny_clip_dir: Path):  # type: ignore[no-untyped-def]
     from visearch.config import Settings
     from visearch.models.loader import load_embedder
 
-    return load_embedder(Settings(model=str(tiny_clip_dir), model_fallback="", device="cpu"))
+    return load_embedder(Settings(model=str(tiny_clip_dir), model_fallback="", device="cpu",
+                                  precision="fp32", runtime="torch"))
 
 
 @pytest.fixture
@@ -47,7 +59,7 @@ def settings(tmp_path: Path, tiny_clip_dir: Path):  # type: ignore[no-untyped-de
 
     return Settings(
         model=str(tiny_clip_dir), model_fallback="", device="cpu", data_dir=tmp_path / "data",
-        batch_size=16,
+        batch_size=16, precision="fp32", runtime="torch",
     )
 
 

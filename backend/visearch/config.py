@@ -49,10 +49,33 @@ class Settings(BaseSettings):
     device: Literal["auto", "cuda", "mps", "cpu"] = "auto"
     batch_size: int = Field(32, ge=1, le=1024)
     inference_threads: int = Field(1, ge=1, le=64, description="Threads serving model calls.")
+    precision: Literal["auto", "fp32", "bf16", "fp16", "int8"] = Field(
+        "auto",
+        description="Numeric precision of the model: auto picks per device and CPU flags "
+        "(fp16 on CUDA, bf16 with AVX-512 BF16/AMX, int8 with AVX2/VNNI, else fp32).",
+    )
+    runtime: Literal["auto", "torch", "openvino"] = Field(
+        "auto",
+        description="What runs a CLIP model on CPU: openvino (the optional extra, ~3x torch), "
+        "torch; auto takes openvino when it is installed and the precision is fp32 or bf16.",
+    )
     text_padding: Literal["auto", "longest", "max_length"] = Field(
         "auto",
         description="Text padding: longest in the batch (fast), or max_length for checkpoints "
         "trained that way (SigLIP); auto picks per model type.",
+    )
+    query_batch_max: int = Field(
+        32, ge=1, le=1024,
+        description="Most concurrent queries (texts or images) gathered into one model call.",
+    )
+    query_batch_wait_ms: float = Field(
+        2.0, ge=0, le=100,
+        description="How long a query may wait for others to share its model call (ms).",
+    )
+    decode_workers: int = Field(
+        -1, ge=-1, le=64,
+        description="Processes that decode images for indexing: -1 picks by cores (none "
+        "below 4 cores: threads then), 0 uses threads.",
     )
 
     # Storage
@@ -67,8 +90,76 @@ class Settings(BaseSettings):
     shard_number: int = Field(1, ge=1, le=1024)
     replication_factor: int = Field(1, ge=1, le=16)
     write_consistency_factor: int = Field(1, ge=1, le=16)
+    read_consistency: Annotated[int, Field(ge=1, le=16)] | Literal[
+        "majority", "quorum", "all"] | None = Field(
+        None, description="Replicas of a Qdrant cluster that must answer a read (a number, "
+        "majority, quorum or all); unset: Qdrant's default (1).",
+    )
+    write_ordering: Literal["weak", "medium", "strong"] | None = Field(
+        None, description="Ordering of writes on a Qdrant cluster (weak, medium, strong); "
+        "unset: Qdrant's default (weak).",
+    )
+    read_only: bool = Field(
+        False, description="Serve a read-only copy of the index: searches work; indexing, "
+        "deletes and jobs answer 503 read_only (replicas of one embedded index).",
+    )
     hnsw_m: int = Field(16, ge=4, le=128)
     hnsw_ef_construct: int = Field(100, ge=8, le=1024)
+    hnsw_ef: int = Field(64, ge=8, le=4096, description="HNSW search beam width (recall/speed).")
+    store_quantization: Literal["none", "int8"] = Field(
+        "int8",
+        description="Scalar quantization of the edge store's vectors (searched with rescoring "
+        "on the originals); applies to collections created after it is set.",
+    )
+    store_vectors_on_disk: bool = Field(
+        True,
+        description="Keep the original float32 vectors on disk (memory-mapped) when quantized; "
+        "only rescoring reads them.",
+    )
+    index_build_threshold: int = Field(
+        20_000, ge=0,
+        description="Build the HNSW index in the background once this many points are not "
+        "covered by it (0: never from the server; `visearch index` always builds).",
+    )
+
+    # Search features (docs/search-quality.md has the measurements behind the defaults)
+    payload_indexes: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Caller metadata fields to index, as metadata.<key>:<type> (keyword, "
+        "integer, float, bool, datetime), comma-separated; needed for facets on them and "
+        "to order by them, and makes filters on them fast.",
+    )
+    near_duplicate_distance: float = Field(
+        0.05, ge=0.0, le=1.0,
+        description="Cosine distance within which a new image is a near-duplicate of an "
+        "indexed one (0 turns the check off).",
+    )
+    near_duplicate_action: Literal["link", "skip", "index"] = Field(
+        "link",
+        description="What indexing does with a near-duplicate: link (index it with payload "
+        "duplicate_of), skip (do not index it), index (index it as if new). All three "
+        "report status near_duplicate with duplicate_of.",
+    )
+    cutoff_calibration: Path | None = Field(
+        None,
+        description="Calibration file of the relevance cutoff (written by `visearch eval "
+        "--calibrate`); default: the one shipped with the model, if any.",
+    )
+    cutoff_relative: float = Field(
+        0.1, ge=0.0, le=2.0,
+        description="Relative cutoff: results scoring more than this below the top hit are "
+        "cut (used where no calibration applies).",
+    )
+    prompt_ensemble: bool = Field(
+        False,
+        description="Average short text queries over several prompt templates (off: it did "
+        "not help the default model; see docs/search-quality.md).",
+    )
+    search_pool: int = Field(
+        200, ge=10, le=10_000,
+        description="Candidates a search sorted by date or collapsing near-duplicates "
+        "considers (the best ones by relevance).",
+    )
 
     # Limits
     max_upload_bytes: int = Field(25 * 1024 * 1024, ge=1024)
@@ -90,8 +181,8 @@ class Settings(BaseSettings):
     max_metadata_string: int = Field(
         4096, ge=1, le=1024 * 1024, description="Longest string or key in `metadata` (characters)."
     )
-    max_upload_total_bytes: int = Field(
-        256 * 1024 * 1024, ge=1024, description="All files of one upload request together."
+    min_free_disk_mb: int = Field(
+        64, ge=0, description="Writes answer 507 while the data dir has less free space (MB)."
     )
     decode_memory_mb: int = Field(
         0, ge=0, description="Memory for the pixels of images decoded at once (MB); large images "
@@ -191,6 +282,15 @@ class Settings(BaseSettings):
         30.0, gt=0, description="Longest wait for the next part of a request body.",
     )
     keep_alive_timeout_s: float = Field(5.0, gt=0, description="Idle keep-alive connections.")
+    drain_grace_s: float = Field(
+        8.0, ge=0, le=600, description="On SIGTERM, /ready answers 503 draining for this long "
+        "while requests are still served (the balancer takes the replica out), then the "
+        "server stops.",
+    )
+    drain_timeout_s: float = Field(
+        30.0, gt=0, le=3600, description="After the grace period, how long requests in flight "
+        "may take to finish before they are cancelled.",
+    )
 
     # Server and logs
     host: str = "127.0.0.1"
@@ -207,10 +307,18 @@ class Settings(BaseSettings):
         return v.upper() if isinstance(v, str) else v
 
     @field_validator("fetch_allow_hosts", "allowed_roots", "allowed_hosts", "allowed_origins",
-                     "forwarded_allow_ips", mode="before")
+                     "forwarded_allow_ips", "payload_indexes", mode="before")
     @classmethod
     def _list(cls, v: object) -> object:
         return split_list(v)
+
+    @field_validator("payload_indexes", mode="after")
+    @classmethod
+    def _indexes(cls, v: list[str]) -> list[str]:
+        from visearch.store.query import parse_index_spec
+
+        parse_index_spec(v)
+        return v
 
     @field_validator("allowed_origins", mode="after")
     @classmethod
@@ -231,7 +339,8 @@ class Settings(BaseSettings):
             raise ValueError(f"{v!r} is not a rate like 20/second;600/minute") from None
         return v
 
-    @field_validator("data_dir", "qdrant_path", "static_dir", "api_keys_file", mode="after")
+    @field_validator("data_dir", "qdrant_path", "static_dir", "api_keys_file",
+                     "cutoff_calibration", mode="after")
     @classmethod
     def _expand(cls, v: Path | None) -> Path | None:
         return v.expanduser() if v is not None else None

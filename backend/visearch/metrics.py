@@ -1,10 +1,12 @@
 """Prometheus metrics of the service, one registry per application so several apps can live in
 one process (tests). Names follow Prometheus conventions (base units, ``_total`` counters).
 
-What is observed where: HTTP latency in the app's middleware, embedding time and batch size in
-``TimedEmbedder`` (every model call of the indexer and the searcher), search time in the search
-router, images indexed and index failures by the indexer's callbacks, and the points of the
-collection read from the store when Prometheus scrapes (so the number is always current).
+What is observed where: HTTP latency and requests in flight in the app's request middleware
+(``api/context.py``), embedding time and batch size in ``TimedEmbedder`` (every model call of
+the indexer and the searcher), search time in the search router, images indexed and index
+failures by the indexer's callbacks; the model (``visearch_model_info``) is set once at
+start-up; the collection's points, vectors under HNSW and store info are read from the store
+when Prometheus scrapes (so the numbers are always current).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import TypeVar
 import numpy as np
 import structlog
 from PIL import Image
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -67,8 +69,16 @@ class Metrics:
         self.index_failures = Counter(
             "visearch_index_failures_total", "Images rejected at indexing", ["code"], registry=r
         )
-        self._store_points = _StorePoints()
-        r.register(self._store_points)
+        self.in_flight = Gauge(
+            "visearch_http_requests_in_flight", "HTTP requests being handled now", registry=r
+        )
+        self.model_info = Gauge(
+            "visearch_model_info", "The model serving queries (1); fallback=true when the "
+            "configured model could not be loaded",
+            ["model_id", "requested_model", "device", "dim", "fallback"], registry=r,
+        )
+        self._store = _StoreCollector()
+        r.register(self._store)
 
     def observe_embedding(self, modality: str, n: int, seconds: float) -> None:
         self.embedding_latency.labels(modality, batch_size_label(n)).observe(seconds)
@@ -77,32 +87,62 @@ class Metrics:
     def count_failure(self, code: str) -> None:
         self.index_failures.labels(code).inc()
 
-    def track_store(self, store: VectorStore) -> None:
-        """Report ``visearch_store_points{collection}`` of ``store``, counted at scrape time."""
-        self._store_points.store = store
+    def set_model(self, embedder: Embedder) -> None:
+        """``visearch_model_info`` = 1 for the model that serves (set once, at start-up)."""
+        self.model_info.clear()
+        self.model_info.labels(
+            model_id=embedder.model_id,
+            requested_model=embedder.requested_model_id or embedder.model_id,
+            device=embedder.device, dim=str(embedder.dim),
+            fallback="true" if embedder.is_fallback else "false",
+        ).set(1)
+
+    def track_store(self, store: VectorStore, read_only: bool = False) -> None:
+        """Report ``store`` at scrape time: its points, its vectors under the HNSW index and
+        ``visearch_store_info{backend,collection,mode}``."""
+        self._store.store = store
+        self._store.mode = "read_only" if read_only else "read_write"
 
 
-class _StorePoints(Collector):
-    """Points in the collection, read at scrape time; nothing when the store cannot answer."""
-
-    name = "visearch_store_points"
-    doc = "Points in the collection (counted at scrape time)"
+class _StoreCollector(Collector):
+    """The collection as the store reports it when Prometheus scrapes; the counts are left
+    out of a scrape while the store cannot answer (the info stays)."""
 
     def __init__(self) -> None:
         self.store: VectorStore | None = None
+        self.mode = "read_write"
+
+    @staticmethod
+    def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily]:
+        return (
+            GaugeMetricFamily("visearch_store_points",
+                              "Points in the collection (counted at scrape time)",
+                              labels=["collection"]),
+            GaugeMetricFamily("visearch_store_indexed_vectors",
+                              "Vectors of the collection under its HNSW index (the rest are "
+                              "searched by exact scan)", labels=["collection"]),
+            GaugeMetricFamily("visearch_store_info", "The vector store this process uses (1)",
+                              labels=["backend", "collection", "mode"]),
+        )
 
     def describe(self) -> Iterable[Metric]:
-        return [GaugeMetricFamily(self.name, self.doc, labels=["collection"])]
+        return self._families()
 
     def collect(self) -> Iterable[Metric]:
-        family = GaugeMetricFamily(self.name, self.doc, labels=["collection"])
+        points, indexed, info = self._families()
         store = self.store
-        if store is not None:
-            try:
-                family.add_metric([store.name], store.count())
-            except StoreError as exc:  # a scrape must not fail because the store is down
-                log.warning("store_points_unavailable", error=exc.message)
-        return [family]
+        if store is None:
+            return (points, indexed, info)
+        info.add_metric([store.backend, store.name, self.mode], 1)
+        try:
+            points.add_metric([store.name], store.count())
+            stats = store.stats()
+        except StoreError as exc:  # a scrape must not fail because the store is down
+            log.warning("store_metrics_unavailable", error=exc.message)
+            return (points, indexed, info)
+        if "indexed_vectors" in stats:
+            indexed.add_metric([store.name], stats["indexed_vectors"])
+        return (points, indexed, info)
 
 
 class TimedEmbedder(Embedder):
@@ -112,6 +152,7 @@ class TimedEmbedder(Embedder):
         self.inner = inner
         self.model_id, self.dim, self.device = inner.model_id, inner.dim, inner.device
         self.is_fallback, self.requested_model_id = inner.is_fallback, inner.requested_model_id
+        self.precision, self.image_transform = inner.precision, inner.image_transform
         self._metrics = metrics
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
@@ -119,6 +160,12 @@ class TimedEmbedder(Embedder):
 
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         return self._timed("image", len(images), lambda: self.inner.embed_images(images))
+
+    def embed_pixels(self, pixels: np.ndarray) -> np.ndarray:
+        return self._timed("image", len(pixels), lambda: self.inner.embed_pixels(pixels))
+
+    def warm_up(self) -> None:
+        self.inner.warm_up()
 
     def describe(self) -> dict[str, object]:
         return self.inner.describe()

@@ -28,12 +28,43 @@ const STATES: Record<string, (page: Page) => Promise<void>> = {
     await results(page).first().getByRole("button").click();
     await expect(page.getByRole("dialog").getByTestId("lightbox-meta")).toContainText("Format");
   },
+  refined: async (page) => {
+    // a "without" chip, liked/disliked images, a label facet, date sort, all results
+    const ids = await page.request.get("/api/v1/images?limit=3").then(async (r) => ((await r.json()) as { items: Array<{ image_id: string }> }).items.map((i) => i.image_id));
+    await page.goto(`/?q=clothes&not=hat&pos=${ids[0]}&neg=${ids[1]}&label=shoes&sort=indexed_at&div=1&all=1`);
+    await expect(page.getByTestId("not-chip")).toBeVisible();
+    await expect(page.getByTestId("result-summary")).not.toHaveText("Searching…");
+  },
+  library: async (page) => {
+    await page.goto("/?view=library");
+    await expect(results(page).nth(2)).toBeVisible();
+  },
+  selection: async (page) => {
+    await page.goto("/?view=library");
+    await page.locator(".tile").nth(0).getByRole("checkbox").click();
+    await page.locator(".tile").nth(1).getByRole("checkbox").click();
+    await expect(page.getByTestId("selection-bar")).toContainText("2 selected");
+  },
+  confirm: async (page) => {
+    await page.goto("/?view=library");
+    await page.locator(".tile").nth(0).getByRole("checkbox").click();
+    await page.getByTestId("selection-bar").getByRole("button", { name: /Delete/ }).click();
+    await expect(page.getByRole("alertdialog")).toBeVisible();
+  },
   upload: async (page) => {
     await page.goto("/");
     await page.getByRole("button", { name: "Add images" }).first().click();
     // an image that is already indexed: the list shows an outcome, the index is unchanged
     await page.getByTestId("upload-file-input").setInputFiles(preindexedImages()[0].path);
     await expect(page.getByTestId("upload-summary")).toContainText("Done.");
+  },
+  "upload-indicator": async (page) => {
+    await page.goto("/");
+    await page.getByRole("button", { name: "Add images" }).first().click();
+    await page.getByTestId("upload-file-input").setInputFiles(preindexedImages()[1].path);
+    await expect(page.getByTestId("upload-summary")).toContainText("Done.");
+    await page.keyboard.press("Escape");
+    await expect(page.getByTestId("upload-indicator")).toBeVisible();
   },
 };
 

@@ -47,11 +47,46 @@ test("no state scrolls sideways at 390 px", async ({ page }) => {
       await expect(page.getByTestId("search-error")).toBeVisible();
       await page.getByText("Details").click();
     }],
+    ["library", async () => {
+      await page.goto("/?view=library");
+      await expect(results(page).nth(2)).toBeVisible();
+    }],
+    ["selection", async () => {
+      await page.locator(".tile").nth(0).getByRole("checkbox").click();
+      await page.locator(".tile").nth(1).getByRole("checkbox").click();
+      await expect(page.getByTestId("selection-bar")).toContainText("2 selected");
+    }],
+    ["confirm-delete", async () => {
+      await page.getByTestId("selection-bar").getByRole("button", { name: /Delete/ }).click();
+      await expect(page.getByRole("alertdialog")).toBeVisible();
+      await page.getByRole("alertdialog").getByRole("button", { name: "Cancel" }).click();
+    }],
+    ["refined", async () => {
+      await page.goto("/?q=a+long+query+about+clothes&not=hat&not=shoes&label=dress&sort=indexed_at&div=1&all=1");
+      await expect(page.getByTestId("not-chip").first()).toBeVisible();
+      await expect(page.getByTestId("result-summary")).not.toHaveText("Searching…");
+    }],
+    ["feedback", async () => {
+      await results(page).first().waitFor();
+      await page.locator(".tile").nth(0).getByRole("button", { name: /^More like/ }).click();
+      await expect(page.getByTestId("feedback-bar")).toBeVisible();
+    }],
+    ["lightbox-details", async () => {
+      await results(page).first().getByRole("button").click();
+      await expect(page.getByRole("dialog").getByRole("button", { name: "Near-duplicates" })).toBeVisible();
+      await page.getByRole("dialog").locator(".lightbox-side").evaluate((el) => el.scrollTo(0, el.scrollHeight));
+      // every action is reachable on a phone: the details scroll, the image gives way
+      await expect(page.getByRole("dialog").getByRole("button", { name: "Delete" })).toBeInViewport({ ratio: 1 });
+    }],
     ["upload", async () => {
       await page.goto("/");
       await page.getByRole("button", { name: "Add images" }).first().click();
       await page.getByTestId("upload-file-input").setInputFiles(preindexedImages()[0].path);
       await expect(page.getByTestId("upload-summary")).toContainText("Done.");
+    }],
+    ["upload-indicator", async () => {
+      await page.keyboard.press("Escape");
+      await expect(page.getByTestId("upload-indicator")).toBeVisible();
     }],
   ];
   for (const [state, open] of states) {

@@ -1,6 +1,6 @@
 // Shared pieces of the e2e suite: the browser launch (Debian Chromium, fresh profile per
 // test), the test images from shared/data/clothing10, and screenshot paths.
-import { test as base, chromium, type BrowserContextOptions, type Page } from "@playwright/test";
+import { test as base, chromium, type BrowserContextOptions, type Page, type Request } from "@playwright/test";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
@@ -67,6 +67,7 @@ export async function screenshot(page: Page, name: string, opts: { settle?: bool
 /** A file dropped on the page the way a real drag from the desktop arrives. */
 export async function dropImage(page: Page, path: string): Promise<void> {
   const file = fileAsBase64(path);
+  await page.getByRole("searchbox").waitFor(); // the app is up (it renders once access is settled)
   await page.evaluate(({ name, b64 }) => {
     const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
     const dt = new DataTransfer();
@@ -120,3 +121,12 @@ export const test = base.extend<{ page: Page }>({
 });
 
 export { expect } from "@playwright/test";
+
+/** The JSON bodies of the search requests the page sends from now on. */
+export function recordSearches(page: Page): Array<Record<string, unknown>> {
+  const sent: Array<Record<string, unknown>> = [];
+  page.on("request", (r: Request) => {
+    if (r.method() === "POST" && r.url().endsWith("/api/v1/search")) sent.push(r.postDataJSON() as Record<string, unknown>);
+  });
+  return sent;
+}

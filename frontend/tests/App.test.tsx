@@ -58,18 +58,21 @@ describe("search box", () => {
     const chip = await screen.findByTestId("query-chip");
     expect(chip).toHaveTextContent("cat.jpg");
     await waitFor(() => expect(results().length).toBeGreaterThan(0));
-    expect(api.searches().at(-1)?.image_data).toMatch(/^data:image\/jpeg;base64,/);
+    // the image went to the server once; searches name it by its query id, and so does the URL
+    const qid = api.searches().at(-1)?.query_id;
+    expect(qid).toMatch(/^[0-9a-f]{32}$/);
+    expect(api.log.filter((l) => l.path === "/api/v1/queries")).toHaveLength(1);
+    expect(window.location.search).toBe(`?qid=${qid}`);
 
     // words added to the image make a combined query with a text weight
     await user.type(searchbox(), "red");
     await waitFor(() => expect(api.searches().at(-1)?.text).toBe("red"));
-    expect(api.searches().at(-1)).toMatchObject({ text: "red", text_weight: 0.5 });
-    expect(api.searches().at(-1)?.image_data).toMatch(/^data:/);
+    expect(api.searches().at(-1)).toMatchObject({ text: "red", text_weight: 0.5, query_id: qid });
     expect(screen.getByLabelText("Text weight in the combined query")).toBeInTheDocument();
 
     await user.click(screen.getByRole("button", { name: "Remove image cat.jpg from the query" }));
     expect(screen.queryByTestId("query-chip")).toBeNull();
-    await waitFor(() => expect(api.searches().at(-1)).toEqual({ text: "red", top_k: 24, offset: 0 }));
+    await waitFor(() => expect(api.searches().at(-1)).toEqual({ text: "red", top_k: 24, offset: 0, cutoff: "auto" }));
   });
 
   it("pasting an image URL searches by that URL", async () => {
@@ -88,7 +91,7 @@ describe("search box", () => {
     fireEvent.drop(window, { dataTransfer: dt });
     expect(await screen.findByTestId("query-chip")).toHaveTextContent("drop.jpg");
     expect(screen.queryByTestId("drop-overlay")).toBeNull();
-    await waitFor(() => expect(api.searches().at(-1)?.image_data).toMatch(/^data:image\/jpeg/));
+    await waitFor(() => expect(api.searches().at(-1)?.query_id).toMatch(/^[0-9a-f]{32}$/));
   });
 
   it("picking a file searches by it", async () => {
@@ -117,21 +120,61 @@ describe("search box", () => {
 });
 
 describe("results", () => {
-  it("loads the next page with offset and appends it", async () => {
+  it("loads pages until the relevance cutoff, then offers what lies below it, under a line", async () => {
     const user = await withResults();
+    expect(screen.getByTestId("result-summary")).toHaveTextContent("24 relevant results · more as you scroll");
     await user.click(screen.getByRole("button", { name: "Load more" }));
-    await waitFor(() => expect(results()).toHaveLength(40));
-    expect(api.searches().at(-1)).toMatchObject({ offset: 24, top_k: 24 });
+    // the fake's cutoff keeps scores of 0.55 and up: 36 of the 40 images
+    await waitFor(() => expect(results()).toHaveLength(36));
+    expect(api.searches().at(-1)).toMatchObject({ offset: 24, top_k: 24, cutoff: "auto" });
     expect(screen.queryByRole("button", { name: "Load more" })).toBeNull();
-    expect(screen.getByText(/That's everything/)).toBeInTheDocument();
+    expect(screen.getByTestId("result-summary")).toHaveTextContent(/^36 relevant results/);
+    await user.click(screen.getByRole("button", { name: "Show more below the cutoff" }));
+    await waitFor(() => expect(api.searches().at(-1)).toMatchObject({ offset: 0, cutoff: "off" }));
+    expect(window.location.search).toBe("?q=a&all=1");
+    // everything is shown now, with a line where the cutoff fell
+    await user.click(await screen.findByRole("button", { name: "Load more" }));
+    await waitFor(() => expect(results()).toHaveLength(40));
+    expect(screen.getByTestId("cutoff-line")).toHaveTextContent("Below the cutoff");
+    expect(within(screen.getByTestId("results-grid-below")).getAllByTestId("result")).toHaveLength(4);
   });
 
-  it("refinement controls change top_k, threshold and label", async () => {
+  it("a shared 'show all' link still draws the cutoff line", async () => {
+    const user = userEvent.setup();
+    renderApp(api.base, "/?q=a&all=1");
+    await waitFor(() => expect(results()).toHaveLength(24));
+    // the cutoff is asked for alongside the page
+    expect(api.searches().map((s) => s.cutoff).sort()).toEqual(["auto", "off"]);
+    await user.click(screen.getByRole("button", { name: "Load more" }));
+    await waitFor(() => expect(results()).toHaveLength(40));
+    expect(screen.getByTestId("cutoff-line")).toBeInTheDocument();
+    expect(within(screen.getByTestId("results-grid-below")).getAllByTestId("result")).toHaveLength(4);
+  });
+
+  it("says when nothing matches well, and shows the nearest images instead", async () => {
+    const user = userEvent.setup();
+    renderApp(api.base);
+    await user.type(searchbox(), "vague{Enter}");
+    expect(await screen.findByTestId("no-close-matches")).toHaveTextContent("No close matches for “vague”; these are the nearest images.");
+    expect(results()).toHaveLength(24);
+    expect(api.searches().slice(-2).map((s) => s.cutoff)).toEqual(["auto", "off"]);
+  });
+
+  it("refinement controls change top_k, threshold, sort, variety and the label facet", async () => {
     const user = await withResults();
     await user.selectOptions(screen.getByLabelText("Per page"), "12");
     await waitFor(() => expect(results()).toHaveLength(12));
-    await user.selectOptions(screen.getByLabelText("Label"), "hat");
+    // facet chips list every label the server knows, with its count
+    const labels = await screen.findByRole("group", { name: "Filter by label" });
+    expect(within(labels).getByRole("button", { name: "hat 13" })).toHaveAttribute("aria-pressed", "false");
+    await user.click(within(labels).getByRole("button", { name: "hat 13" }));
     await waitFor(() => expect(api.searches().at(-1)).toMatchObject({ top_k: 12, filter: { label: "hat" } }));
+    expect(within(screen.getByRole("group", { name: "Filter by label" })).getByRole("button", { name: /^hat/ })).toHaveAttribute("aria-pressed", "true");
+    await user.selectOptions(screen.getByLabelText("Sort"), "taken_at");
+    await waitFor(() => expect(api.searches().at(-1)).toMatchObject({ sort: "taken_at" }));
+    await user.click(screen.getByLabelText("Varied results"));
+    await waitFor(() => expect(api.searches().at(-1)).toMatchObject({ diversity: 0.5 }));
+    expect(window.location.search).toBe("?q=a&k=12&label=hat&sort=taken_at&div=1");
     const slider = screen.getByLabelText("Minimum score");
     fireEvent.change(slider, { target: { value: "0.85" } });
     fireEvent.keyUp(slider);
@@ -171,13 +214,30 @@ describe("history, URL and keyboard", () => {
     expect(window.location.search).toBe("?q=a&min=0.85");
   });
 
+  it("Enter ends typing in its own history entry: Back skips the words searched while typing", async () => {
+    const user = userEvent.setup();
+    renderApp(api.base);
+    await user.type(searchbox(), "hat{Enter}");
+    await waitFor(() => expect(results().length).toBeGreaterThan(0));
+    fireEvent.change(searchbox(), { target: { value: "sh" } });
+    await waitFor(() => expect(api.searches().at(-1)?.text).toBe("sh"));
+    const entries = window.history.length;
+    fireEvent.change(searchbox(), { target: { value: "shoe" } });
+    fireEvent.submit(searchbox().closest("form")!);
+    await waitFor(() => expect(window.location.search).toBe("?q=shoe"));
+    expect(window.history.length).toBe(entries);
+    act(() => window.history.back());
+    await waitFor(() => expect(searchbox()).toHaveValue("hat"));
+  });
+
   it("restores the query and its refinements from the URL", async () => {
     renderApp(api.base, "/?q=a&k=12&min=0.85&label=hat");
     await waitFor(() => expect(results().length).toBeGreaterThan(0));
-    expect(api.searches().at(-1)).toEqual({ text: "a", top_k: 12, offset: 0, threshold: 0.85, filter: { label: "hat" } });
+    expect(api.searches().at(-1)).toEqual({ text: "a", top_k: 12, offset: 0, threshold: 0.85, filter: { label: "hat" }, cutoff: "auto" });
     expect(searchbox()).toHaveValue("a");
     expect(screen.getByLabelText("Per page")).toHaveValue("12");
-    expect(screen.getByLabelText("Label")).toHaveValue("hat");
+    const labels = await screen.findByRole("group", { name: "Filter by label" });
+    expect(within(labels).getByRole("button", { name: /^hat/ })).toHaveAttribute("aria-pressed", "true");
     expect(screen.getByRole("heading", { level: 1 })).toHaveTextContent("Results for “a”");
   });
 
@@ -192,7 +252,7 @@ describe("history, URL and keyboard", () => {
     await waitFor(() => expect(api.searches().at(-1)).toMatchObject({ threshold: 0.62 }));
     await user.click(screen.getByRole("button", { name: /remove image/i }));
     await user.type(searchbox(), "shoes{Enter}");
-    await waitFor(() => expect(api.searches().at(-1)).toEqual({ text: "shoes", top_k: 24, offset: 0 }));
+    await waitFor(() => expect(api.searches().at(-1)).toEqual({ text: "shoes", top_k: 24, offset: 0, cutoff: "auto" }));
     expect(screen.getByLabelText("Minimum score")).toHaveValue("0");
   });
 

@@ -89,7 +89,7 @@ describe("lightbox", () => {
     await user.click(within(screen.getByRole("dialog")).getByRole("button", { name: /more like this/i }));
     expect(screen.queryByRole("dialog")).toBeNull();
     expect(screen.getByTestId("query-chip")).toHaveTextContent("Like x_photo_2.jpg");
-    await waitFor(() => expect(api.searches().at(-1)).toEqual({ image_id: "img002", top_k: 24, offset: 0 }));
+    await waitFor(() => expect(api.searches().at(-1)).toEqual({ image_id: "img002", top_k: 24, offset: 0, cutoff: "auto" }));
     expect(window.location.search).toBe("?like=img002");
     await waitFor(() => expect(screen.getAllByTestId("result")[0]).toHaveAttribute("data-image-id", "img000"));
   });

@@ -3,7 +3,7 @@ import userEvent from "@testing-library/user-event";
 import { useState } from "react";
 import { describe, expect, it, vi } from "vitest";
 import { SearchBar } from "../src/features/search/SearchBar";
-import { imageFromIndexed, type Query } from "../src/lib/query";
+import { EMPTY_QUERY, imageFromIndexed, makeQuery, type Query } from "../src/lib/query";
 
 function Harness({ initial, onSubmit }: { initial: Query; onSubmit: (q: Query) => void }) {
   const [q, setQ] = useState(initial);
@@ -15,7 +15,9 @@ function Harness({ initial, onSubmit }: { initial: Query; onSubmit: (q: Query) =
       onSubmit={() => onSubmit(q)}
       onPickFile={() => undefined}
       onRemoveImage={() => setQ({ ...q, image: null })}
-      onClear={() => setQ({ text: "", image: null })}
+      onRemoveNot={(w) => setQ({ ...q, not: q.not.filter((x) => x !== w) })}
+      onRemoveFeedback={() => setQ({ ...q, likes: [], dislikes: [] })}
+      onClear={() => setQ(EMPTY_QUERY)}
     />
   );
 }
@@ -24,17 +26,17 @@ describe("SearchBar", () => {
   it("is a labelled search landmark and submits on Enter", async () => {
     const user = userEvent.setup();
     const onSubmit = vi.fn();
-    render(<Harness initial={{ text: "", image: null }} onSubmit={onSubmit} />);
+    render(<Harness initial={makeQuery({ text: "" })} onSubmit={onSubmit} />);
     expect(screen.getByRole("search")).toBeInTheDocument();
     const box = screen.getByRole("searchbox", { name: /search images/i });
     await user.type(box, "red shoes{Enter}");
-    expect(onSubmit).toHaveBeenCalledWith({ text: "red shoes", image: null });
+    expect(onSubmit).toHaveBeenCalledWith(makeQuery({ text: "red shoes" }));
   });
 
   it("Backspace in an empty box removes the image chip; Esc clears everything", async () => {
     const user = userEvent.setup();
     render(
-      <Harness initial={{ text: "", image: imageFromIndexed("abc", "beach.jpg", "/t.jpg") }} onSubmit={() => undefined} />,
+      <Harness initial={makeQuery({ text: "", image: imageFromIndexed("abc", "beach.jpg", "/t.jpg") })} onSubmit={() => undefined} />,
     );
     expect(screen.getByTestId("query-chip")).toHaveTextContent("Like beach.jpg");
     const box = screen.getByRole("searchbox");
@@ -50,7 +52,7 @@ describe("SearchBar", () => {
   it("every control can be reached and named from the keyboard", async () => {
     const user = userEvent.setup();
     render(
-      <Harness initial={{ text: "x", image: imageFromIndexed("abc", "beach.jpg", "/t.jpg") }} onSubmit={() => undefined} />,
+      <Harness initial={makeQuery({ text: "x", image: imageFromIndexed("abc", "beach.jpg", "/t.jpg") })} onSubmit={() => undefined} />,
     );
     const names: string[] = [];
     for (let i = 0; i < 4; i++) {
@@ -64,5 +66,16 @@ describe("SearchBar", () => {
       "Clear search",
       "Search by an image file",
     ]);
+  });
+
+  it("shows 'without' chips and the feedback chip, each removable", async () => {
+    const user = userEvent.setup();
+    render(<Harness initial={makeQuery({ text: "beach", not: ["people"], likes: ["a", "b"], dislikes: ["c"] })} onSubmit={() => undefined} />);
+    expect(screen.getByTestId("not-chip")).toHaveTextContent("without people");
+    expect(screen.getByTestId("feedback-chip")).toHaveTextContent("2 liked, 1 disliked");
+    await user.click(screen.getByRole("button", { name: "Stop excluding people" }));
+    expect(screen.queryByTestId("not-chip")).toBeNull();
+    await user.click(screen.getByRole("button", { name: /Stop refining by/ }));
+    expect(screen.queryByTestId("feedback-chip")).toBeNull();
   });
 });

@@ -1,6 +1,7 @@
 // A small HTTP server speaking the documented API (docs/api.md) for component tests:
 // real requests through fetch/XMLHttpRequest, deterministic answers, and a log of what
 // the UI sent. The real backend is exercised by the Playwright suite.
+import { createHash } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { SearchRequest, SearchResult, Stats } from "../src/api/types";
@@ -31,6 +32,7 @@ export function fakeImages(n: number): SearchResult[] {
     label: LABELS[i % LABELS.length],
     metadata: i === 0 ? { caption: "a red dress on a hanger" } : ({} as Record<string, string>),
     thumbnail_url: `/api/v1/images/img${i}/thumbnail`,
+    thumbnail_2x_url: `/api/v1/images/img${i}/thumbnail?size=512`,
     image_url: `/api/v1/images/img${i}`,
   }));
 }
@@ -56,7 +58,7 @@ function send(res: ServerResponse, status: number, body: unknown, type = "applic
 
 const err = (code: string, message: string) => ({ error: { code, message } });
 
-export async function startFakeApi(opts: { images?: number; fallback?: boolean } = {}): Promise<FakeApi> {
+export async function startFakeApi(opts: { images?: number; fallback?: boolean; keys?: { valid: string; uiKey: string | null } } = {}): Promise<FakeApi> {
   const images = fakeImages(opts.images ?? 40);
   const log: Logged[] = [];
   const stats: Stats = {
@@ -69,6 +71,7 @@ export async function startFakeApi(opts: { images?: number; fallback?: boolean }
       fallback: !!opts.fallback,
     },
     store: { backend: "edge", collection: "clip-512" },
+    cache: {},
     uptime_s: 12,
     version: "0.1.0",
   };
@@ -83,7 +86,53 @@ export async function startFakeApi(opts: { images?: number; fallback?: boolean }
     log.push({ method: req.method ?? "", path: url.pathname, body });
     const p = url.pathname;
 
+    if (p === "/api/v1/ui-config") return send(res, 200, { keys_required: !!opts.keys, api_key: opts.keys?.uiKey ?? null });
+    if (p === "/api/v1/session" && req.method === "POST") {
+      if (opts.keys && req.headers["x-api-key"] !== opts.keys.valid) return send(res, 401, err("unauthorized", "a valid API key is needed"));
+      res.writeHead(204, { "Access-Control-Allow-Origin": "*" });
+      return res.end();
+    }
     if (p === "/api/v1/stats") return send(res, 200, stats);
+    if (p === "/api/v1/queries" && req.method === "POST") {
+      const query_id = createHash("md5").update(raw).digest("hex");
+      if ((body as string).includes('filename="bad')) return send(res, 415, err("unsupported_format", "not a supported image"));
+      return send(res, 201, { query_id, expires_at: "2030-01-01T00:00:00+00:00", image_url: `/api/v1/queries/${query_id}/image` });
+    }
+    if (p === "/api/v1/images" && req.method === "GET") {
+      const offset = Number(url.searchParams.get("cursor") ?? 0);
+      const limit = Number(url.searchParams.get("limit") ?? 60);
+      const items = images.slice(offset, offset + limit).map(({ score: _s, ...item }) => item);
+      const next = offset + limit < images.length ? String(offset + limit) : null;
+      return send(res, 200, { items, next_cursor: next, total: images.length });
+    }
+    if (p === "/api/v1/images/delete" && req.method === "POST") {
+      const ids = (body as { ids: string[] }).ids;
+      const results = ids.map((id) => {
+        const at = images.findIndex((i) => i.image_id === id);
+        if (at >= 0) images.splice(at, 1);
+        return { image_id: id, status: at >= 0 ? "deleted" : "not_found" };
+      });
+      const deleted = results.filter((r) => r.status === "deleted").length;
+      stats.count -= deleted;
+      return send(res, 200, { results, deleted, not_found: results.length - deleted });
+    }
+    if (p === "/api/v1/images/archive" && req.method === "POST") {
+      const ids = (body as { ids: string[] }).ids;
+      return send(res, 200, `PK fake zip of ${ids.join(",")}`, "application/zip");
+    }
+    const facet = p.match(/^\/api\/v1\/facets\/([^/]+)$/);
+    if (facet) {
+      const flt = JSON.parse(url.searchParams.get("filter") ?? "{}") as Record<string, string>;
+      const counts = new Map<string, number>();
+      for (const i of images) {
+        if (Object.entries(flt).some(([k, v]) => (i as unknown as Record<string, unknown>)[k] !== v)) continue;
+        const v = (i as unknown as Record<string, unknown>)[facet[1]];
+        if (typeof v === "string") counts.set(v, (counts.get(v) ?? 0) + 1);
+      }
+      return send(res, 200, { field: facet[1], values: [...counts].map(([value, count]) => ({ value, count })) });
+    }
+    const dupes = p.match(/^\/api\/v1\/images\/([^/]+)\/duplicates$/);
+    if (dupes) return send(res, 200, { image_id: dupes[1], duplicates: images.filter((i) => i.image_id !== dupes[1]).slice(0, 2) });
     if (p === "/api/v1/html") return send(res, 200, "<!doctype html><p>hi</p>", "text/html");
     const info = p.match(/^\/api\/v1\/images\/([^/]+)\/info$/);
     if (info) {
@@ -97,6 +146,10 @@ export async function startFakeApi(opts: { images?: number; fallback?: boolean }
         format: "jpeg",
         bytes: 12345,
         indexed_at: "2024-05-01T10:00:00Z",
+        taken_at: "2021-06-05T14:30:00",
+        camera_make: "Canon",
+        camera_model: "EOS 5D",
+        gps: { lat: 48.858370, lon: 2.294481 },
         label: img.label,
         metadata: img.metadata,
       });
@@ -115,12 +168,21 @@ export async function startFakeApi(opts: { images?: number; fallback?: boolean }
       if (typeof q.threshold === "number") found = found.filter((i) => i.score >= q.threshold!);
       const offset = q.offset ?? 0;
       const k = q.top_k ?? 10;
-      const page = found.slice(offset, offset + k).map((r) => (text ? { ...r, filename: `${text}_${r.filename}` } : r));
+      let page = found.slice(offset, offset + k).map((r) => (text ? { ...r, filename: `${text}_${r.filename}` } : r));
+      // the cutoff: "vague" matches nothing well; otherwise scores of 0.55 and up are relevant
+      const line = text === "vague" ? 2 : 0.55;
+      let cutoff = { method: "off", score: null as number | null, kept: page.length, cut: 0 };
+      if (q.cutoff === "auto") {
+        const kept = page.filter((r) => r.score >= line);
+        cutoff = { method: "relative", score: line, kept: kept.length, cut: page.length - kept.length };
+        page = kept;
+      }
       return send(res, 200, {
+        cutoff,
         query_id: "q1",
         results: page,
         total_found: page.length,
-        has_more: offset + k < found.length,
+        has_more: cutoff.cut === 0 && offset + k < found.length,
         search_time_ms: 4.2,
         cached: false,
         model_id: stats.model.model_id,
@@ -128,6 +190,7 @@ export async function startFakeApi(opts: { images?: number; fallback?: boolean }
     }
     if (p === "/api/v1/index/upload" && req.method === "POST") {
       const names = [...(body as string).matchAll(/filename="([^"]+)"/g)].map((m) => m[1]);
+      if (names.some((n) => n.startsWith("slow"))) await new Promise((r) => setTimeout(r, 300));
       const results = names.map((name, i) => {
         if (name.includes("bad"))
           return { image_id: null, filename: name, status: "failed", error: { code: "unsupported_image", message: `${name} is not a supported image` }, processing_time_ms: 1 };

@@ -4,22 +4,32 @@ import { resultSummary, resultsHeading } from "../src/features/search/summary";
 import { IDLE } from "../src/features/search/useSearch";
 import {
   DEFAULT_REFINEMENT,
+  EMPTY_QUERY,
   carryRefinement,
   imageFromIndexed,
+  imageFromQueryId,
   imageFromUrl,
+  makeQuery,
   scoreScale,
   type Query,
+  type Refinement,
   type ScoreScale,
 } from "../src/lib/query";
 import { parseSearch, searchFor } from "../src/lib/url";
 import { fakeImages } from "./fakeApi";
 
 describe("URL state", () => {
+  const qid = imageFromQueryId("0123456789abcdef0123456789abcdef", "image", "/api/v1/queries/0123456789abcdef0123456789abcdef/image");
   it("round-trips every query kind with its refinements", () => {
-    const cases: Array<[Query, typeof DEFAULT_REFINEMENT]> = [
-      [{ text: "red dress", image: null }, { topK: 48, threshold: 0.25, label: "dress", textWeight: 0.5 }],
-      [{ text: "", image: imageFromIndexed("abc123", "abc123", "/api/v1/images/abc123/thumbnail") }, DEFAULT_REFINEMENT],
-      [{ text: "blue", image: imageFromUrl("https://x.org/a%20b.png?x=1&y=2") }, { ...DEFAULT_REFINEMENT, textWeight: 0.3 }],
+    const cases: Array<[Query, Refinement]> = [
+      [makeQuery({ text: "red dress" }), { ...DEFAULT_REFINEMENT, topK: 48, threshold: 0.25, filters: { label: "dress", camera: "Canon EOS" } }],
+      [makeQuery({ image: imageFromIndexed("abc123", "abc123", "/api/v1/images/abc123/thumbnail") }), DEFAULT_REFINEMENT],
+      [makeQuery({ text: "blue", image: imageFromUrl("https://x.org/a%20b.png?x=1&y=2") }), { ...DEFAULT_REFINEMENT, textWeight: 0.3 }],
+      [makeQuery({ image: qid }), { ...DEFAULT_REFINEMENT, sort: "taken_at" }],
+      [makeQuery({ text: "beach", not: ["people", "dogs"], likes: ["a1", "b2"], dislikes: ["c3"] }), { ...DEFAULT_REFINEMENT, diverse: true, all: true }],
+      [makeQuery({ likes: ["a1", "b2"] }), DEFAULT_REFINEMENT],
+      [{ ...EMPTY_QUERY, view: "library" }, { ...DEFAULT_REFINEMENT, sort: "taken_at", filters: { label: "hat" } }],
+      [{ ...EMPTY_QUERY, view: "duplicates", image: imageFromIndexed("abc123", "abc123", "/api/v1/images/abc123/thumbnail") }, DEFAULT_REFINEMENT],
     ];
     for (const [q, r] of cases) {
       const back = parseSearch(searchFor(q, r));
@@ -29,25 +39,26 @@ describe("URL state", () => {
   });
 
   it("writes no defaults and nothing for an empty query", () => {
-    expect(searchFor({ text: " hat ", image: null }, DEFAULT_REFINEMENT)).toBe("?q=hat");
-    expect(searchFor({ text: "", image: null }, { ...DEFAULT_REFINEMENT, threshold: 0.3 })).toBe("");
+    expect(searchFor(makeQuery({ text: " hat " }), DEFAULT_REFINEMENT)).toBe("?q=hat");
+    expect(searchFor(EMPTY_QUERY, { ...DEFAULT_REFINEMENT, threshold: 0.3 })).toBe("");
+    expect(searchFor({ ...EMPTY_QUERY, view: "library" }, DEFAULT_REFINEMENT)).toBe("?view=library");
   });
 
   it("ignores values it cannot use", () => {
-    expect(parseSearch("?q=a&k=7&min=3&w=-1&url=javascript:alert(1)")).toEqual({
-      query: { text: "a", image: null },
+    expect(parseSearch("?q=a&k=7&min=3&w=-1&url=javascript:alert(1)&qid=../../etc&sort=size&pos=,,")).toEqual({
+      query: makeQuery({ text: "a" }),
       refine: DEFAULT_REFINEMENT,
     });
   });
 });
 
 describe("min score per score scale", () => {
-  const text: Query = { text: "shoes", image: null };
-  const image: Query = { text: "", image: imageFromIndexed("a", "a", "/t") };
-  const mixed: Query = { text: "red", image: image.image };
+  const text: Query = makeQuery({ text: "shoes" });
+  const image: Query = makeQuery({ image: imageFromIndexed("a", "a", "/t") });
+  const mixed: Query = makeQuery({ text: "red", image: image.image });
 
   it("names the scale of each query kind", () => {
-    expect([text, image, mixed, { text: " ", image: null }].map(scoreScale)).toEqual(["text", "image", "mixed", null]);
+    expect([text, image, mixed, makeQuery({ text: " " }), makeQuery({ likes: ["a"] })].map(scoreScale)).toEqual(["text", "image", "mixed", null, "image"]);
   });
 
   it("does not carry a minimum score to another scale, and brings it back on return", () => {
@@ -55,7 +66,7 @@ describe("min score per score scale", () => {
     const atImage = { ...DEFAULT_REFINEMENT, threshold: 0.62, topK: 48 };
     const toText = carryRefinement(memory, image, text, atImage);
     expect(toText).toEqual({ ...atImage, threshold: null });
-    expect(carryRefinement(memory, text, { text: "hats", image: null }, { ...toText, threshold: 0.2 }).threshold).toBe(0.2);
+    expect(carryRefinement(memory, text, makeQuery({ text: "hats" }), { ...toText, threshold: 0.2 }).threshold).toBe(0.2);
     expect(carryRefinement(memory, text, image, { ...toText, threshold: 0.2 }).threshold).toBe(0.62);
     expect(carryRefinement(memory, image, mixed, atImage).threshold).toBeNull();
   });
@@ -79,14 +90,27 @@ describe("humanMessage", () => {
 
 describe("resultSummary", () => {
   const results = fakeImages(3);
-  it("says 'cached' rather than a search time for cached answers", () => {
-    expect(resultSummary({ ...IDLE, status: "ready", results, searchTimeMs: 0.16, fromCache: true })).toBe("3 results · cached");
-    expect(resultSummary({ ...IDLE, status: "ready", results, hasMore: true, searchTimeMs: 84.6 })).toBe("3+ results · 85 ms");
-    expect(resultSummary({ ...IDLE, status: "ready", results: results.slice(0, 1), searchTimeMs: 0.4 })).toBe("1 result · <1 ms");
+  const q = makeQuery({ text: "hat" });
+  const ready = { ...IDLE, status: "ready" as const, results };
+  it("says 'cached' rather than a search time for cached answers, and never '24+'", () => {
+    expect(resultSummary({ ...ready, searchTimeMs: 0.16, fromCache: true }, q)).toBe("3 results · cached");
+    expect(resultSummary({ ...ready, hasMore: true, searchTimeMs: 84.6 }, q)).toBe("3 results · more as you scroll · 85 ms");
+    expect(resultSummary({ ...ready, results: results.slice(0, 1), searchTimeMs: 0.4 }, q)).toBe("1 result · <1 ms");
+  });
+
+  it("counts what the relevance cutoff kept, and says when nothing matched well", () => {
+    const cutoff = { method: "relative" as const, score: 0.5, kept: 3, cut: 21 };
+    expect(resultSummary({ ...ready, cutoff, searchTimeMs: 12 }, q)).toBe("3 relevant results · 12 ms");
+    expect(resultSummary({ ...ready, cutoff: { ...cutoff, kept: 0, cut: 24 }, nearest: true, searchTimeMs: 12 }, q)).toBe(
+      "No close matches · the 3 nearest images · 12 ms",
+    );
+    expect(resultSummary({ ...ready, total: 1234 }, { ...EMPTY_QUERY, view: "library" })).toBe("1,234 images in the library");
   });
 
   it("headings say what was asked", () => {
-    expect(resultsHeading({ text: "hat", image: null })).toBe("Results for “hat”");
-    expect(resultsHeading({ text: "red", image: imageFromIndexed("a", "beach.jpg", "/t") })).toBe("Images like beach.jpg, with “red”");
+    expect(resultsHeading(makeQuery({ text: "hat" }))).toBe("Results for “hat”");
+    expect(resultsHeading(makeQuery({ text: "red", image: imageFromIndexed("a", "beach.jpg", "/t") }))).toBe("Images like beach.jpg, with “red”");
+    expect(resultsHeading(makeQuery({ text: "beach", not: ["people"] }))).toBe("Results for “beach”, without “people”");
+    expect(resultsHeading({ ...EMPTY_QUERY, view: "library" })).toBe("Library");
   });
 });

@@ -1,18 +1,13 @@
-"""Model benchmarks: raw image forward throughput and single-query text latency.
+"""Model benchmarks: image throughput per precision and batch size, agreement with fp32 on real
+photos, text query latency, what batching saves, preprocessing speed, share of the matmul
+ceiling. Used by ``scripts/bench/run.py``; every comparison is made within one run.
 
-Imported by ``scripts/bench_core.py`` (``from bench.model import ...``). Run directly to
-measure a full-size ViT-B/32 built from the shared config with random weights (speed only;
-random weights say nothing about quality):
-
-    PYTHONPATH=backend .venv/bin/python scripts/bench/model.py [--device auto] [--threads 1]
+The throughput figures time ``embed_pixels`` on uint8 batches made beforehand: the model's
+forward plus normalisation (on the device), without decoding or resizing (the raw forward).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -21,7 +16,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[2]
+from visearch.models.base import Embedder
 
 QUERIES = [
     "dress",
@@ -32,158 +27,211 @@ QUERIES = [
     "a white long-sleeve shirt with buttons and a collar, folded on a table",
     "t-shirt",
     "a pleated skirt",
+    "a dog running on the beach",
+    "two children playing football in a park",
+    "a man riding a bicycle down a city street",
+    "a woman in a red coat",
+    "snow on the mountains",
+    "a black and white cat sleeping on a sofa",
+    "people waiting at a bus stop in the rain",
+    "a boat on a lake at sunset",
 ]
 
 
-def _ms_stats(seconds: Sequence[float]) -> dict[str, float]:
+#: Interleaved measuring rounds per configuration (the best one counts).
+ROUNDS = 3
+
+
+def ms_stats(seconds: Sequence[float]) -> dict[str, float]:
     ms = np.asarray(seconds) * 1000.0
-    return {
-        "p50_ms": round(float(np.percentile(ms, 50)), 3),
-        "p95_ms": round(float(np.percentile(ms, 95)), 3),
-        "mean_ms": round(float(ms.mean()), 3),
-    }
+    return {"p50_ms": round(float(np.percentile(ms, 50)), 3),
+            "p95_ms": round(float(np.percentile(ms, 95)), 3),
+            "mean_ms": round(float(ms.mean()), 3), "n": len(ms)}
 
 
-def _model_info(embedder: Any) -> dict[str, Any]:
-    return {
-        "model_id": embedder.model_id,
-        "device": embedder.device,
-        "dtype": str(getattr(embedder, "dtype", "n/a")).removeprefix("torch."),
-    }
+def load_variants(kind: str, model_dir: Path | None, precisions: Sequence[str], device: str,
+                  batch_size: int) -> dict[str, Embedder]:
+    """The model in each precision, converted from one fp32 load (no quality guard: the
+    benchmark measures the agreement itself)."""
+    from visearch.models.clip import ClipEmbedder
+    from visearch.models.offline import OfflineEmbedder, load_offline_model
+
+    exact: ClipEmbedder | OfflineEmbedder
+    if kind == "clip":
+        assert model_dir is not None
+        exact = ClipEmbedder.from_dir(model_dir, device=device, batch_size=batch_size,
+                                      precision="fp32")
+    else:
+        exact = load_offline_model(device, batch_size, "fp32")
+    variants: dict[str, Embedder] = {}
+    for p in precisions:
+        variants[p] = exact if p == "fp32" else exact.with_precision(p)  # type: ignore[arg-type]
+    return variants
 
 
-def bench_model_forward(
-    embedder: Any, images: list[Image.Image], batch_size: int, min_seconds: float = 3.0
+def set_forward_batch(embedder: Embedder, batch: int) -> None:
+    """Images per forward: CLIP's ``batch_size``, the offline model's ``forward_images``."""
+    if hasattr(embedder, "forward_images"):
+        embedder.forward_images = batch
+    else:
+        embedder.batch_size = batch  # type: ignore[attr-defined]
+
+
+def forward_rate(embedder: Embedder, pixels: np.ndarray, batch: int, min_seconds: float,
+                 *, configure: bool = True) -> float:
+    """Images/s of ``embed_pixels`` over ``pixels`` in calls of ``batch`` images (one
+    warm-up); ``configure`` also sets the model's own forward batch to ``batch``."""
+    if configure:
+        set_forward_batch(embedder, batch)
+    chunks = [pixels[i : i + batch] for i in range(0, len(pixels), batch)]
+    embedder.embed_pixels(chunks[0])
+    done, started = 0, time.perf_counter()
+    while True:
+        for chunk in chunks:
+            embedder.embed_pixels(chunk)
+            done += len(chunk)
+            elapsed = time.perf_counter() - started
+            if elapsed >= min_seconds:
+                return done / elapsed
+
+
+def flops_per_image(variants: dict[str, Embedder], pixels: np.ndarray) -> float:
+    """Floating-point operations of one image's forward (torch's FLOP counter), from the
+    first variant it can see into (not a TorchScript trace such as the offline fp32 tower;
+    every precision does the same operations)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    for embedder in variants.values():
+        set_forward_batch(embedder, 1)
+        counter = FlopCounterMode(display=False)
+        try:
+            with counter:
+                embedder.embed_pixels(pixels[:1])
+        except RuntimeError:
+            continue
+        return float(counter.get_total_flops())
+    return float("nan")
+
+
+def min_cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.min(np.sum(a * b, axis=1))) if len(a) else 1.0
+
+
+def bench_model(
+    kind: str,
+    variants: dict[str, Embedder],
+    photos: list[Image.Image],
+    captions: list[str],
+    batches: Sequence[int],
+    min_seconds: float,
+    text_n: int,
+    ceiling_gflops: float | None,
 ) -> dict[str, Any]:
-    """Images/s of the model forward alone, on tensors preprocessed beforehand.
+    """Throughput per precision and batch, ratios to fp32, min cosine to fp32 on real
+    photos and captions, single-query text latency, batching gain, share of the ceiling."""
+    exact = variants["fp32"]
+    transform = exact.image_transform
+    assert transform is not None
+    pixels = transform.stack(photos)
+    out: dict[str, Any] = {"kind": kind, "model_id": exact.model_id, "device": exact.device,
+                           "photos": len(photos), "batches": list(batches)}
+    flops = flops_per_image(variants, pixels)
+    out["gflops_per_image"] = round(flops / 1e9, 3)
+    reference_images = exact.embed_images(photos)
+    reference_texts = exact.embed_texts(captions)
+    # Interleaved rounds, best of each: load from other processes hits every variant alike.
+    rates: dict[str, dict[int, float]] = {name: dict.fromkeys(batches, 0.0) for name in variants}
+    for _ in range(ROUNDS):
+        for name, embedder in variants.items():
+            for b in batches:
+                rate = forward_rate(embedder, pixels, b, min_seconds / ROUNDS)
+                rates[name][b] = max(rates[name][b], rate)
+    per_precision: dict[str, Any] = {}
+    for name, embedder in variants.items():
+        entry: dict[str, Any] = {
+            "images_per_s": {str(b): round(r, 2) for b, r in rates[name].items()},
+            "min_cosine_images": round(min_cosine(embedder.embed_images(photos),
+                                                  reference_images), 5),
+            "min_cosine_texts": round(min_cosine(embedder.embed_texts(captions),
+                                                 reference_texts), 5),
+        }
+        best_batch = max(rates[name], key=lambda b: rates[name][b])
+        entry["best_batch"] = best_batch
+        entry["best_images_per_s"] = round(rates[name][best_batch], 2)
+        entry["model_gflops"] = round(rates[name][best_batch] * flops / 1e9, 1)
+        if ceiling_gflops:
+            entry["share_of_best_matmul_ceiling"] = round(entry["model_gflops"] / ceiling_gflops,
+                                                          3)
+        entry["text"] = text_latency(embedder, QUERIES, text_n)
+        per_precision[name] = entry
+    for name, entry in per_precision.items():
+        entry["vs_fp32"] = {str(b): round(rates[name][b] / rates["fp32"][b], 2) for b in batches}
+        entry["best_vs_fp32_best"] = round(entry["best_images_per_s"]
+                                           / per_precision["fp32"]["best_images_per_s"], 2)
+    out["precisions"] = per_precision
+    ok = {n: e for n, e in per_precision.items()
+          if min(e["min_cosine_images"], e["min_cosine_texts"]) >= 0.99}
+    best = max(ok, key=lambda n: ok[n]["best_images_per_s"])
+    out["best_precision"] = best
+    out["best_vs_fp32"] = per_precision[best]["best_vs_fp32_best"]
+    out["text_batching"] = text_batch_gain(variants[best], QUERIES[:16])
+    return out
 
-    Needs ``preprocess_images``/``encode_pixels`` (``ClipEmbedder``); for another embedder it
-    times ``embed_images`` and says that preprocessing is included. Passes over ``images``
-    repeat until ``min_seconds`` have been measured, after one warm-up batch.
-    """
-    if not images:
-        raise ValueError("bench_model_forward needs at least one image")
-    chunks = [images[i : i + batch_size] for i in range(0, len(images), batch_size)]
-    raw = hasattr(embedder, "preprocess_images") and hasattr(embedder, "encode_pixels")
-    result: dict[str, Any] = {**_model_info(embedder), "images": len(images),
-                              "batch_size": batch_size, "includes_preprocessing": not raw}
-    run: Callable[[Any], np.ndarray]
-    if raw:
-        started = time.perf_counter()
-        batches: list[Any] = [embedder.preprocess_images(chunk) for chunk in chunks]
-        prep_s = time.perf_counter() - started
-        result["preprocess_images_per_s"] = round(len(images) / prep_s, 1)
-        run = embedder.encode_pixels
-    else:
-        batches = chunks
-        run = embedder.embed_images
-    run(batches[0])  # warm-up: kernels, allocator, lazy initialisation
-    passes, elapsed, per_batch = 0, 0.0, []
-    while elapsed < min_seconds or passes == 0:
-        for batch in batches:
-            started = time.perf_counter()
-            run(batch)  # returns numpy, so GPU work has finished when it returns
-            per_batch.append(time.perf_counter() - started)
-        elapsed = sum(per_batch)
-        passes += 1
-    result.update(
-        passes=passes,
-        images_per_s=round(passes * len(images) / elapsed, 1),
-        batch_ms=_ms_stats(per_batch),
-    )
-    return result
 
-
-def bench_text_latency(embedder: Any, queries: list[str], n: int = 200) -> dict[str, Any]:
-    """Single-query ``embed_texts`` latency (tokenise + forward), padded to the model's
-    context length versus padded to the query itself.
-
-    The two modes alternate query by query so that load on a shared machine hits both alike.
-    An embedder without a ``padding`` option is timed as it is ("default").
-    """
-    if not queries:
-        raise ValueError("bench_text_latency needs at least one query")
-    if hasattr(embedder, "tokenize"):
-        modes: dict[str, Any] = {"max_length": "max_length", "longest": "longest"}
-        tokens = {m: float(np.mean([embedder.tokenize([q], m)["input_ids"].shape[1]
-                                    for q in queries])) for m in modes}
-    else:
-        modes, tokens = {"default": None}, {}
-
-    def call(query: str, mode: Any) -> None:
-        if mode is None:
-            embedder.embed_texts([query])
-        else:
-            embedder.embed_texts([query], padding=mode)
-
-    for query in queries[:10]:
-        for mode in modes.values():
-            call(query, mode)
-    timings: dict[str, list[float]] = {name: [] for name in modes}
+def text_latency(embedder: Embedder, queries: Sequence[str], n: int) -> dict[str, Any]:
+    """One short query per call (what a search does): p50/p95 of ``embed_texts``."""
+    for q in queries[:4]:
+        embedder.embed_texts([q])
+    times = []
     for i in range(n):
-        query = queries[i % len(queries)]
-        order = list(modes.items()) if i % 2 == 0 else list(reversed(modes.items()))
-        for name, mode in order:
+        started = time.perf_counter()
+        embedder.embed_texts([queries[i % len(queries)]])
+        times.append(time.perf_counter() - started)
+    return ms_stats(times)
+
+
+def text_batch_gain(embedder: Embedder, queries: Sequence[str], rounds: int = 3) -> dict[str, Any]:
+    """16 single calls against one call of 16: the cost per query of each."""
+    embedder.embed_texts(list(queries))
+
+    def timed(fn: Callable[[], object]) -> float:
+        best = float("inf")
+        for _ in range(rounds):
             started = time.perf_counter()
-            call(query, mode)
-            timings[name].append(time.perf_counter() - started)
-    result: dict[str, Any] = {**_model_info(embedder), "n": n, "queries": len(queries),
-                              "default_padding": getattr(embedder, "text_padding", None)}
-    for name, seconds in timings.items():
-        result[name] = {**_ms_stats(seconds), **({"mean_tokens": tokens[name]} if tokens else {})}
-    if "longest" in result:
-        fixed, dynamic = result["max_length"]["p50_ms"], result["longest"]["p50_ms"]
-        result["p50_speedup"] = round(fixed / dynamic, 2)
-    return result
+            fn()
+            best = min(best, time.perf_counter() - started)
+        return best
+
+    single = timed(lambda: [embedder.embed_texts([q]) for q in queries])
+    batched = timed(lambda: embedder.embed_texts(list(queries)))
+    return {"queries": len(queries), "single_calls_ms": round(single * 1000, 2),
+            "one_batch_ms": round(batched * 1000, 2),
+            "cost_ratio_single_over_batch": round(single / batched, 2)}
 
 
-def _clothing_images(count: int) -> list[Image.Image]:
-    """``count`` validation photos, round-robin over the ten classes."""
-    data = ROOT.parent / "shared" / "data" / "clothing10"
-    rows = [json.loads(line) for line in (data / "labels.jsonl").read_text().splitlines()]
-    by_class: dict[str, list[str]] = {}
-    for row in rows:
-        if row["split"] == "validation":
-            by_class.setdefault(row["label"], []).append(row["image"])
-    ordered = [sorted(paths) for _, paths in sorted(by_class.items())]
-    picked = [p for group in zip(*ordered, strict=False) for p in group][:count]
-    images = []
-    for rel in picked:
-        with Image.open(data / rel) as im:
-            images.append(im.convert("RGB"))
-    return images
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="auto", choices=["auto", "cuda", "mps", "cpu"])
-    parser.add_argument("--images", type=int, default=64)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--n", type=int, default=200, help="single queries per padding mode")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
-    args = parser.parse_args()
+def bench_preprocessing(embedder: Embedder, photos: list[Image.Image], min_seconds: float
+                        ) -> dict[str, Any]:
+    """Images/s of the checkpoint's own image processor vs ``image_transform`` (uint8, then
+    normalised in torch), and the largest difference between their outputs."""
     import torch
 
-    if args.threads:
-        torch.set_num_threads(args.threads)  # oversubscribed cores make extra threads spin
-    sys.path.insert(0, str(ROOT / "backend"))
-    from tests.support.clip import make_clip_dir
-    from visearch.config import load_settings
-    from visearch.models.loader import load_embedder
+    processor = getattr(embedder, "image_processor", None)
+    transform = embedder.image_transform
+    if processor is None or transform is None:
+        return {"skipped": "no processor/transform pair"}
 
-    with tempfile.TemporaryDirectory(prefix="visearch-bench-") as tmp:
-        model_dir = make_clip_dir(Path(tmp) / "clip-vit-base-patch32-random", full_size=True)
-        settings = load_settings(model=str(model_dir), model_fallback="", device=args.device,
-                                 batch_size=args.batch_size)
-        embedder = load_embedder(settings)
-        images = _clothing_images(args.images)
-        report = {
-            "torch_threads": torch.get_num_threads(),
-            "forward": bench_model_forward(embedder, images, args.batch_size),
-            "text_latency": bench_text_latency(embedder, QUERIES, n=args.n),
-        }
-    print(json.dumps(report, indent=2))
+    def rate(fn: Callable[[], object]) -> float:
+        fn()
+        done, started = 0, time.perf_counter()
+        while time.perf_counter() - started < min_seconds:
+            fn()
+            done += len(photos)
+        return done / (time.perf_counter() - started)
 
-
-if __name__ == "__main__":
-    main()
+    slow = rate(lambda: processor(images=photos, return_tensors="pt"))
+    fast = rate(lambda: transform.normalise(transform.stack(photos), "cpu"))
+    ref = processor(images=photos, return_tensors="pt")["pixel_values"]
+    ours = transform.normalise(transform.stack(photos), "cpu")
+    return {"processor_images_per_s": round(slow, 1), "transform_images_per_s": round(fast, 1),
+            "speedup": round(fast / slow, 2),
+            "max_abs_difference": float(torch.max(torch.abs(ref - ours)))}

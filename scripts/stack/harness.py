@@ -3,7 +3,7 @@
     harness.py up [--replicas 3] [--workers 2] [--port 8080] [--data-dir DIR] [--index PATH]...
     harness.py status [--json]
     harness.py down
-    harness.py replica start|stop|kill NAME     # e.g. kill -9 api-2, then start it again
+    harness.py replica start|stop|kill NAME     # stop: SIGTERM (it drains); kill: kill -9
     harness.py install                          # apt-get what is missing
 
 Everything runs on 127.0.0.1: Redis, RabbitMQ (only with workers), N `visearch serve`
@@ -14,7 +14,8 @@ processes this run started (pid plus start time, never by name).
 
 Store: with VISEARCH_QDRANT_URL set, replicas and workers share that Qdrant. Without it the
 harness builds one embedded (edge) index (`visearch index` of the --index paths) and gives
-every replica its own copy; no workers run then (see docs/scaling.md, "Shared store").
+every replica its own read-only copy (VISEARCH_READ_ONLY=1); no workers run then (see
+docs/scaling.md, "Shared store").
 """
 
 from __future__ import annotations
@@ -108,10 +109,11 @@ class Proc:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.pid, sig)  # its own session: the process and its children
 
-    def stop(self, timeout_s: float = 30.0) -> None:
+    def stop(self, timeout_s: float = 30.0, sig: int | None = None) -> None:
+        """``sig`` (SIGTERM by default), then SIGKILL after ``timeout_s``."""
         if not self.alive():
             return
-        self.signal(signal.SIGTERM)
+        self.signal(signal.SIGTERM if sig is None else sig)
         deadline = time.monotonic() + timeout_s
         while self.alive() and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -386,6 +388,7 @@ def start_replicas(stack: Stack, run: Path, n: int, base_env: dict[str, str], se
             if seed is not None:
                 shutil.copytree(seed, data, symlinks=True)
             env["VISEARCH_DATA_DIR"] = str(data)
+            env["VISEARCH_READ_ONLY"] = "1"  # a copy: writes answer 503 read_only
         env.update({"VISEARCH_HOST": "127.0.0.1", "VISEARCH_PORT": str(port)})
         p = Proc(name, [visearch_bin(), "serve"], str(run / "logs" / f"{name}.log"), port=port,
                  url=f"http://127.0.0.1:{port}", extra={"env": env})
@@ -422,8 +425,7 @@ def start_haproxy(stack: Stack, run: Path, timeout_s: float) -> None:
         [f"127.0.0.1:{r.port}" for r in stack.replicas],
         bind=f"127.0.0.1:{stack.balancer_port}", stats_bind=f"127.0.0.1:{stats_port}",
         balance=stack.balance, admin_socket=str(d / "admin.sock"),
-        max_upload_bytes=_int_env("VISEARCH_MAX_UPLOAD_BYTES"),
-        max_batch_files=_int_env("VISEARCH_MAX_BATCH_FILES"),
+        settings=render_haproxy.api_settings(),  # the replicas' VISEARCH_* environment
     ))
     check = subprocess.run(["haproxy", "-c", "-q", "-f", str(cfg)], capture_output=True, text=True,
                            check=False)
@@ -508,11 +510,6 @@ def start_prometheus(stack: Stack, run: Path, exporter: str | None, scrape_inter
     say(f"prometheus on {p.url}")
 
 
-def _int_env(name: str) -> int | None:
-    raw = os.environ.get(name)
-    return int(raw) if raw else None
-
-
 # -- commands --------------------------------------------------------------------------------
 
 
@@ -570,6 +567,8 @@ def stop_all(stack: Stack) -> None:
     for p in reversed(stack.all_procs()):
         if p.name == "rabbitmq":
             stop_rabbitmq(p)
+        elif p in stack.replicas:  # the balancer is gone already: no drain (SIGTERM's grace)
+            p.stop(sig=signal.SIGINT)
         else:
             p.stop()
     stack.save()
@@ -628,7 +627,7 @@ def cmd_replica(args: argparse.Namespace) -> int:
         say(f"{p.name} (pid {p.pid}) killed with SIGKILL")
     elif args.action == "stop":
         p.stop()
-        say(f"{p.name} stopped")
+        say(f"{p.name} stopped (SIGTERM: it drained first)")
     else:
         start_replica(stack, p, args.timeout)
     stack.save()

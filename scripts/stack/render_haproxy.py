@@ -5,20 +5,24 @@
     render_haproxy.py --compose        # rewrites haproxy/haproxy.compose.cfg
     render_haproxy.py --check-compose  # exit 1 when the committed compose file is stale
 
-Replicas are named api-1..api-N in the order given. The body limits follow the API's own
-settings (VISEARCH_MAX_UPLOAD_BYTES, VISEARCH_MAX_BATCH_FILES) from the environment, so the
-balancer never refuses what the replicas accept; the compose flavour uses their defaults.
+Replicas are named api-1..api-N in the order given. The body limits are the API's own, computed
+by the API's code from its settings (VISEARCH_MAX_UPLOAD_BYTES, VISEARCH_MAX_REQUEST_BYTES) in
+the environment, so the balancer never refuses what the replicas accept; the compose flavour
+uses their defaults.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from templating import REPO, render
+
+if TYPE_CHECKING:
+    from visearch.config import Settings
 
 TEMPLATE = REPO / "haproxy" / "haproxy.cfg.tmpl"
 COMPOSE_PATH = REPO / "haproxy" / "haproxy.compose.cfg"
@@ -33,21 +37,19 @@ class Server:
     address: str
 
 
-def setting_default(name: str) -> int:
-    """The API's default for a setting (one source of truth: visearch.config)."""
-    from visearch.config import Settings
+def api_settings(from_env: bool = True) -> Settings:
+    """The replicas' settings: from the VISEARCH_* environment, or the defaults."""
+    from visearch.config import Settings, load_settings
 
-    value = Settings.model_fields[name].default
-    assert isinstance(value, int)
-    return value
+    return load_settings() if from_env else Settings.model_construct()
 
 
-def body_limits(max_upload_bytes: int, max_batch_files: int) -> tuple[int, int]:
-    """(JSON, multipart) request-body limits, the same rule as the API's middleware:
-    a JSON body carries one base64 image (4/3 inflation, with headroom), a multipart body up
-    to ``max_batch_files`` files."""
-    json_limit = max_upload_bytes * 2 + 1024 * 1024
-    return json_limit, json_limit * max_batch_files
+def body_limits(settings: Settings) -> tuple[int, int]:
+    """(JSON, multipart) request-body limits, by the API's own code (``api/guards.py``):
+    a JSON body carries one base64 image, a multipart one up to VISEARCH_MAX_REQUEST_BYTES."""
+    from visearch.api.guards import json_limit
+
+    return json_limit(settings), settings.max_request_bytes
 
 
 def render_config(
@@ -60,19 +62,18 @@ def render_config(
     maxconn: int = 4096,
     admin_socket: str | None = None,
     resolvers: str | None = None,
-    max_upload_bytes: int | None = None,
-    max_batch_files: int | None = None,
+    settings: Settings | None = None,
 ) -> str:
+    """``settings``: the replicas' (for the body limits); default: the API's defaults."""
     if not addresses:
         raise ValueError("at least one server address is needed")
-    upload = max_upload_bytes or setting_default("max_upload_bytes")
-    files = max_batch_files or setting_default("max_batch_files")
-    json_limit, multipart_limit = body_limits(upload, files)
+    settings = settings or api_settings(from_env=False)
+    json_limit, multipart_limit = body_limits(settings)
     servers = [Server(f"api-{i}", a) for i, a in enumerate(addresses, 1)]
     return render(
         TEMPLATE, servers=servers, bind=bind, stats_bind=stats_bind, balance=balance,
         server_maxconn=server_maxconn, maxconn=maxconn, admin_socket=admin_socket,
-        resolvers=resolvers, max_upload_bytes=upload, max_batch_files=files,
+        resolvers=resolvers, max_upload_bytes=settings.max_upload_bytes,
         max_json_body=json_limit, max_multipart_body=multipart_limit,
     )
 
@@ -81,11 +82,6 @@ def compose_config() -> str:
     """The Docker Compose flavour: api-1..api-3 resolved by Docker's DNS, settings' defaults."""
     addresses = [f"api-{i}:{COMPOSE_API_PORT}" for i in range(1, COMPOSE_REPLICAS + 1)]
     return render_config(addresses, bind=":8080", stats_bind=":8404", resolvers="127.0.0.11:53")
-
-
-def _env_int(name: str) -> int | None:
-    raw = os.environ.get(name)
-    return int(raw) if raw else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,8 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     text = render_config(
         args.server, bind=args.bind, stats_bind=args.stats_bind, balance=args.balance,
         server_maxconn=args.server_maxconn, admin_socket=args.admin_socket,
-        max_upload_bytes=_env_int("VISEARCH_MAX_UPLOAD_BYTES"),
-        max_batch_files=_env_int("VISEARCH_MAX_BATCH_FILES"),
+        settings=api_settings(),
     )
     if args.out:
         args.out.write_text(text)

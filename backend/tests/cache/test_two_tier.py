@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import redis
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 
 from tests.support.jobs import (
     RedisProcess,
@@ -182,6 +182,31 @@ def test_recovers_by_itself_and_invalidates_after_an_outage(tmp_path: Path) -> N
         # Some replica may have written while Redis was away: the old page is unreachable.
         assert cache.version() != v
         assert _sample(reg, "visearch_cache_redis_up") == 1
+    finally:
+        cache.close()
+        server.stop()
+
+
+def test_redis_up_is_not_exported_without_redis() -> None:
+    """A deployment without Redis has no Redis to be down (VisearchCacheDegraded would fire)."""
+    reg = CollectorRegistry()
+    cache = _cache(reg)
+    cache.version()
+    assert reg.get_sample_value("visearch_cache_redis_up") is None
+    assert b"visearch_cache_redis_up" not in generate_latest(reg)
+
+
+def test_redis_up_follows_a_live_redis(tmp_path: Path) -> None:
+    server = RedisProcess(tmp_path / "redis")  # skips when redis-server is not installed
+    server.start()
+    reg = CollectorRegistry()
+    cache = _cache(reg, redis_url=server.url, backoff_initial_s=0.05, backoff_max_s=0.2)
+    try:
+        cache.version()
+        assert b"visearch_cache_redis_up 1.0" in generate_latest(reg)
+        server.stop()
+        cache.version()  # the first call after the outage notices it
+        assert b"visearch_cache_redis_up 0.0" in generate_latest(reg)
     finally:
         cache.close()
         server.stop()

@@ -3,12 +3,14 @@ process) and ``HttpBackend`` (a server), each on its own empty store with the sa
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 from typer.testing import CliRunner
 
 from tests.cli.conftest import cli_settings
@@ -106,6 +108,11 @@ def test_search_alike(backends: dict[str, Backend], photos: list[Path]) -> None:
 @pytest.mark.parametrize("query", [
     Query(text="x", filter={"nope": 1}),
     Query(image=b"not an image"),
+    Query(text="x", like=("nope",)),
+    Query(text="x", diversity=2.0),
+    Query(text="x", terms=(("", 1.0),)),
+    Query(like=("a",), strategy="relevance_feedback"),
+    Query(text="x", filter={"not": {"taken_at": {"gte": "tomorrow"}}}),
 ])
 def test_bad_queries_fail_alike(backends: dict[str, Backend], query: Query) -> None:
     messages = {}
@@ -143,3 +150,81 @@ def test_commands_print_alike(cli_env: Path, api_url: str, photos: list[Path]) -
     assert [r["image_id"] for r in out["local"][1]["results"]] == [
         r["image_id"] for r in out["http"][1]["results"]]
     assert _shape(out["local"][2]) == _shape(out["http"][2])
+
+
+def _copy(path: Path, folder: Path) -> Path:
+    """A JPEG re-encode of ``path`` (a near-duplicate for the tiny model at 0.0003)."""
+    out = folder / f"copy-{path.name}"
+    out.parent.mkdir(exist_ok=True)
+    with Image.open(path) as im:
+        im.convert("RGB").save(out, "JPEG", quality=80)
+    return out
+
+
+def test_search_options_and_dedup_alike(backends: dict[str, Backend], photos: list[Path],
+                                        tmp_path: Path) -> None:
+    files = [*photos[:-1], _copy(photos[0], tmp_path / "copies")]
+    for backend in backends.values():
+        backend.index(files, {}, folder_label, lambda n: None)
+    ids = [h.image_id for h in backends["local"].search(Query(text="a dress", top_k=7)).results]
+    dress = photos[1]
+    queries = [
+        Query(text="a dress", terms=(("shorts", -1.0), ("red", 0.5)), top_k=5),
+        Query(text="a dress", like=(ids[0],), dislike=(ids[1],), strategy="best_score"),
+        Query(like=(ids[0], ids[2]), top_k=4),
+        Query(text="a dress", diversity=0.5, cutoff="auto", sort="taken_at", order="asc"),
+        Query(text="clothes", collapse=True, top_k=7, filter={"not": {"label": "shorts"}}),
+        Query(image=dress.read_bytes(), image_name=dress.name, like=(ids[3],), diversity=0.3,
+              terms=(("shorts", -0.5),), cutoff="auto", collapse=True),
+    ]
+    for query in queries:
+        local, http = (backends[name].search(query) for name in ("local", "http"))
+        assert local.results, query
+        assert [h.image_id for h in local.results] == [h.image_id for h in http.results], query
+        assert local.cutoff == http.cutoff
+    assert backends["local"].search(queries[3]).cutoff["method"] == "relative"
+    groups = {name: b.duplicate_groups(0.0003) for name, b in backends.items()}
+    assert groups["local"] == groups["http"]
+    [group] = groups["local"]["groups"]
+    assert [m["filename"] for m in group["members"]] == [photos[0].name, f"copy-{photos[0].name}"]
+    for backend in backends.values():
+        thumb = backend.thumbnail(group["original"])
+        assert thumb is not None and Image.open(io.BytesIO(thumb)).format == "JPEG"
+        assert backend.thumbnail("nope") is None
+
+
+def test_search_and_dedup_commands(cli_env: Path, photos: list[Path], tmp_path: Path) -> None:
+    """The command line of the issue, and ``visearch dedup`` writing JSON and a contact sheet."""
+    runner = CliRunner(env={"VISEARCH_NEAR_DUPLICATE_DISTANCE": "0.0003"})
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for p in photos:
+        (folder / p.name).write_bytes(p.read_bytes())
+    _copy(photos[0], folder / "copies")
+    indexed = runner.invoke(app, ["index", str(folder), "--json"])
+    assert indexed.exit_code == 2, indexed.output  # the broken JPEG
+    summary = json.loads(indexed.stdout[indexed.stdout.index("{"):])
+    assert (summary["indexed"], summary["near_duplicates"]) == (6, 1)
+    first = runner.invoke(app, ["search", "beach", "--json", "-k", "4"])
+    ids = [r["image_id"] for r in json.loads(first.stdout[first.stdout.index("{"):])["results"]]
+    result = runner.invoke(app, ["search", "beach", "--not", "people", "--like", ids[0],
+                                 "--dislike", ids[1], "--diversity", "0.3", "--sort",
+                                 "indexed_at", "--cutoff", "auto", "--term", "sand@0.5",
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout[result.stdout.index("{"):])
+    assert body["results"] and not {ids[0], ids[1]} & {r["image_id"] for r in body["results"]}
+    assert body["cutoff"]["method"] == "relative"
+    table = runner.invoke(app, ["search", "beach", "--cutoff", "auto"])
+    assert table.exit_code == 0 and "cut below relative cutoff" in table.stdout
+    bad = runner.invoke(app, ["search", "beach", "--like", "nope"])
+    assert bad.exit_code != 0 and "nope" in bad.output
+    out, sheet = tmp_path / "out" / "groups.json", tmp_path / "out" / "sheet.png"
+    (tmp_path / "out").mkdir()
+    dedup = runner.invoke(app, ["dedup", "--out", str(out), "--sheet", str(sheet)])
+    assert dedup.exit_code == 0, dedup.output
+    assert "1 groups of near-duplicates among 7 images" in dedup.stdout
+    groups = json.loads(out.read_text())["groups"]
+    assert len(groups) == 1 and len(groups[0]["members"]) == 2
+    with Image.open(sheet) as png:
+        assert png.format == "PNG" and png.size == (256, 144)

@@ -66,3 +66,16 @@ def test_spelt_out_names_match_their_sources() -> None:
 
     assert TASK_NAMES == TASKS
     assert OFFLINE_MODEL == SETTINGS_OFFLINE_MODEL
+
+
+
+def test_search_choices_match_the_service() -> None:
+    """``visearch search`` spells the strategies and sort fields out (no service import)."""
+    from visearch.cli.main import CutoffMode, Order, SortField, Strategy
+    from visearch.services.search import SORT_FIELDS, STRATEGIES, SearchQuery
+
+    assert tuple(Strategy) == STRATEGIES
+    assert tuple(SortField) == SORT_FIELDS
+    assert {m.value for m in CutoffMode} == {"off", "auto"}
+    assert {o.value for o in Order} == {"desc", "asc"}
+    assert SearchQuery().cutoff == CutoffMode.off and SearchQuery().order == Order.desc

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
 import subprocess
 import sys
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from unittest import mock
 
 import yaml
+
+if TYPE_CHECKING:
+    from visearch.config import Settings
 
 REPO = Path(__file__).resolve().parents[3]
 HELM_CHART = REPO / "helm" / "visearch"
@@ -71,6 +78,29 @@ def settings_env_names() -> set[str]:
 def unknown_settings(text: str) -> set[str]:
     """``VISEARCH_*`` names in ``text`` that are not settings (typos, removed settings)."""
     return set(VISEARCH_VAR.findall(text)) - settings_env_names()
+
+
+def settings_from(env: Mapping[str, str]) -> Settings:
+    """The settings a process with exactly ``env`` reads (no .env file, none of this test
+    process's own ``VISEARCH_*`` variables); ``ConfigError`` as ``visearch serve`` would give."""
+    from visearch.config import load_settings
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("VISEARCH_")}
+    ours = {k: v for k, v in env.items() if k.startswith("VISEARCH_")}
+    with mock.patch.dict(os.environ, {**clean, **ours}, clear=True):
+        return load_settings(_env_file=None)
+
+
+def image_env() -> dict[str, str]:
+    """The ``ENV`` of the Dockerfile's last stage: what every container of the image starts with."""
+    text = re.sub(r"\\\n\s*", " ", DOCKERFILE.read_text())
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
+    runtime = max(i for i, line in enumerate(lines) if line.startswith("FROM "))
+    env: dict[str, str] = {}
+    for line in lines[runtime:]:
+        if line.startswith("ENV "):
+            env |= dict(item.split("=", 1) for item in shlex.split(line[4:]))
+    return env
 
 
 def project_version() -> str:
@@ -152,7 +182,7 @@ ALL_FEATURES = [
     "--set", "api.autoscaling.enabled=true",
     "--set", "worker.keda.enabled=true",
     "--set", "worker.keda.hostSecret.name=visearch-amqp",
-    "--set", "metrics.serviceMonitor.enabled=true",
+    "--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.serviceMonitor.apiKey=m",
     "--set", "metrics.prometheusRule.enabled=true",
     "--set", "metrics.grafanaDashboards.enabled=true",
     "--set", "networkPolicy.enabled=true",

@@ -88,5 +88,6 @@ def test_dockerignore_lets_in_what_the_build_copies_and_keeps_secrets_out() -> N
     for src in copied:
         assert not excluded(src.rstrip("/")), f"{src} is copied but .dockerignore leaves it out"
     for secret in (".env", "backend/.env", ".venv/bin/python", "frontend/node_modules/x",
-                   "data/images/a.jpg", ".git/config", "backend/tests/conftest.py"):
+                   "data/images/a.jpg", ".git/config", "backend/tests/conftest.py",
+                   "secrets/prometheus.key"):
         assert excluded(secret), secret

@@ -105,6 +105,13 @@ def workload(deployment: dict[str, Any]) -> dict[str, Any]:
         "automount": pod["automountServiceAccountToken"],
         "lifecycle": c.get("lifecycle"),
         "strategy": deployment["spec"].get("strategy"),
+        # The API keys file: which key of which kind of Secret, how it is mounted.
+        "secrets": sorted((v["name"], str(v["secret"].get("items")), v["secret"].get("defaultMode"))
+                          for v in pod["volumes"] if "secret" in v),
+        # Plain settings (the URLs differ: Helm builds them, Kustomize takes them from a Secret).
+        "env": sorted((e["name"], e["value"]) for e in c.get("env", [])
+                      if e["name"].startswith("VISEARCH_") and not e["name"].endswith("_URL")
+                      and "value" in e),
     }
 
 
@@ -127,3 +134,8 @@ def test_same_workloads_as_the_helm_chart(
                                         by_kind(dev, "ConfigMap"), dev_secrets)
         assert helm_vars - {"VISEARCH_QDRANT_API_KEY"} == {n for n in kube_vars if n.startswith("VISEARCH_")}
         assert helm_vars <= settings_env_names()
+    # Settings about exposure have the same values (the proxies the API trusts).
+    helm_config = one(helm, "ConfigMap", "vs-visearch")["data"]
+    kube_config = one(base, "ConfigMap", "")["data"]
+    for name in ("VISEARCH_FORWARDED_ALLOW_IPS", "VISEARCH_PORT"):
+        assert helm_config[name] == kube_config[name], name

@@ -8,6 +8,8 @@ from pathlib import Path
 import render_haproxy
 
 from tests.infra.conftest import require
+from visearch.api.guards import json_limit
+from visearch.config import Settings
 
 
 def haproxy_check(cfg: Path) -> subprocess.CompletedProcess[str]:
@@ -29,13 +31,13 @@ def test_harness_config_for_three_replicas_is_valid_without_warnings(tmp_path: P
         "api-1", "api-2", "api-3"]
 
 
-def test_body_limits_follow_the_api_upload_setting(tmp_path: Path) -> None:
+def test_body_limits_are_the_api_own(tmp_path: Path) -> None:
+    settings = Settings(max_upload_bytes=1_000_000, max_request_bytes=5_000_000,
+                        _env_file=None)  # type: ignore[call-arg]
     cfg = render_haproxy.render_config(["127.0.0.1:18001"], bind="127.0.0.1:18080",
-                                       stats_bind="127.0.0.1:18404", max_upload_bytes=1_000_000,
-                                       max_batch_files=4)
-    json_limit = 1_000_000 * 2 + 1024 * 1024
-    assert f"gt {json_limit} }}" in cfg
-    assert f"gt {json_limit * 4} }}" in cfg
+                                       stats_bind="127.0.0.1:18404", settings=settings)
+    assert f"gt {json_limit(settings)} }}" in cfg  # the API's RequestGuard rule
+    assert "gt 5000000 }" in cfg
 
 
 def test_committed_compose_flavour_is_up_to_date_and_valid() -> None:

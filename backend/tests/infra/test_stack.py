@@ -115,8 +115,7 @@ def test_balancer_adds_or_keeps_request_ids_and_limits_bodies(
     logs = "".join(Path(r["log"]).read_text() for r in st["replicas"])
     assert rid in logs  # the replica that answered logged it
     # Announce a body one byte over the limit and send none: HAProxy answers from the headers.
-    limit, _ = render_haproxy.body_limits(render_haproxy.setting_default("max_upload_bytes"),
-                                          render_haproxy.setting_default("max_batch_files"))
+    limit, _ = render_haproxy.body_limits(render_haproxy.api_settings(from_env=False))
     host, port = bal.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as sock:
         sock.sendall(b"POST /api/v1/search HTTP/1.1\r\nHost: t\r\nContent-Type: application/json"
@@ -142,32 +141,35 @@ def test_a_query_answered_by_one_replica_is_a_cache_hit_on_the_other(
                      metrics)
 
 
-def test_killing_a_replica_under_load_fails_no_request_and_it_rejoins(
-    running: tuple[Path, dict[str, Any]], tmp_path: Path,
-) -> None:
-    run, st = running
-    require("haproxy")
+def _cycle_replicas_under_load(run: Path, st: dict[str, Any], tmp_path: Path, action: str) -> None:
+    """Locust load on the balancer while each replica in turn is taken down with ``action``
+    (kill: SIGKILL; stop: SIGTERM, which drains) and started again: no request may fail,
+    and each replica takes traffic again."""
     locust = subprocess.Popen(
         [str(Path(sys.executable).parent / "locust"), "-f", str(REPO / "loadtest" / "locustfile.py"),
-         "--headless", "-u", "8", "-r", "8", "-t", "120s", "--stop-timeout", "10",
+         "--headless", "-u", "16", "-r", "16", "-t", "180s", "--stop-timeout", "10",
+         "--wait-min", "0", "--wait-max", "0.05",
          "--host", st["balancer_url"], "--csv", str(tmp_path / "load"), "--only-summary"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO, start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while haproxy_metric(st, "haproxy_server_http_responses_total", server="api-1") < 20:
-            assert time.monotonic() < deadline, "no load reached api-1"
-            assert locust.poll() is None, "locust exited early"
-            time.sleep(0.5)
-        stack("replica", "kill", "api-1", "--data-dir", str(run))
-        time.sleep(2)  # traffic flows to api-2 alone for a while
-        stack("replica", "start", "api-1", "--data-dir", str(run))
-        served = haproxy_metric(st, "haproxy_server_http_responses_total", server="api-1")
-        deadline = time.monotonic() + 60
-        while haproxy_metric(st, "haproxy_server_http_responses_total", server="api-1") < served + 20:
-            assert time.monotonic() < deadline, "api-1 got no traffic after it came back"
-            time.sleep(0.5)
-        assert haproxy_metric(st, "haproxy_server_status", server="api-1", state="UP") == 1
+        for name in ("api-1", "api-2"):  # each replica once; the other carries the load
+            served = haproxy_metric(st, "haproxy_server_http_responses_total", server=name)
+            deadline = time.monotonic() + 60
+            while haproxy_metric(st, "haproxy_server_http_responses_total", server=name) < served + 20:
+                assert time.monotonic() < deadline, f"no load reached {name}"
+                assert locust.poll() is None, "locust exited early"
+                time.sleep(0.5)
+            stack("replica", action, name, "--data-dir", str(run))
+            if action == "kill":
+                time.sleep(2)  # traffic flows to the other replica alone for a while
+            stack("replica", "start", name, "--data-dir", str(run))
+            served = haproxy_metric(st, "haproxy_server_http_responses_total", server=name)
+            deadline = time.monotonic() + 60
+            while haproxy_metric(st, "haproxy_server_http_responses_total", server=name) < served + 20:
+                assert time.monotonic() < deadline, f"{name} got no traffic after it came back"
+                time.sleep(0.5)
+            assert haproxy_metric(st, "haproxy_server_status", server=name, state="UP") == 1
     finally:
         os.killpg(locust.pid, signal.SIGINT)  # stop the run; Locust writes its CSV on the way out
         locust.wait(timeout=60)
@@ -176,6 +178,62 @@ def test_killing_a_replica_under_load_fails_no_request_and_it_rejoins(
     assert int(total["Request Count"]) > 100
     failures = (tmp_path / "load_failures.csv").read_text()
     assert int(total["Failure Count"]) == 0, failures
+
+
+def test_killing_replicas_under_load_fails_no_request_and_they_rejoin(
+    running: tuple[Path, dict[str, Any]], tmp_path: Path,
+) -> None:
+    run, st = running
+    _cycle_replicas_under_load(run, st, tmp_path, "kill")
+
+
+def test_a_rolling_restart_under_load_fails_no_request(
+    running: tuple[Path, dict[str, Any]], tmp_path: Path,
+) -> None:
+    """`replica stop` is SIGTERM: the replica says draining on /ready, HAProxy takes it out,
+    it finishes what it has and exits; then it starts again (the next one follows)."""
+    run, st = running
+    _cycle_replicas_under_load(run, st, tmp_path, "stop")
+    logs = "".join(Path(r["log"]).read_text() for r in st["replicas"])
+    assert logs.count('"event": "draining"') == 2
+
+
+def test_query_images_are_shared_by_the_replicas(
+    running: tuple[Path, dict[str, Any]], clothing_images: list[Path],
+) -> None:
+    """POST /queries lands on one replica, each search by its id on any: all answer."""
+    _, st = running
+    bal = st["balancer_url"]
+    photo = clothing_images[3].read_bytes()
+    created = httpx.post(f"{bal}/api/v1/queries", files={"file": ("q.jpg", photo, "image/jpeg")},
+                         timeout=30)
+    assert created.status_code == 201, created.text
+    query_id = created.json()["query_id"]
+
+    def served() -> list[float]:
+        return [haproxy_metric(st, "haproxy_server_http_responses_total", server=r["name"])
+                for r in st["replicas"]]
+
+    before = served()
+    statuses = [httpx.post(f"{bal}/api/v1/search", json={"query_id": query_id, "top_k": 3},
+                           timeout=30).status_code for _ in range(20)]
+    assert statuses == [200] * 20
+    assert all(after > was for after, was in zip(served(), before, strict=True))  # both answered
+
+
+def test_read_only_replicas_refuse_writes_through_the_balancer(
+    running: tuple[Path, dict[str, Any]], clothing_images: list[Path],
+) -> None:
+    _, st = running
+    bal = st["balancer_url"]
+    before = httpx.get(f"{bal}/api/v1/stats", timeout=10).json()
+    assert before["store"]["mode"] == "read_only"
+    photo = clothing_images[4].read_bytes()
+    refused = httpx.post(f"{bal}/api/v1/index/upload",
+                         files={"files": ("a.jpg", photo, "image/jpeg")}, timeout=30)
+    assert refused.status_code == 503 and refused.json()["error"]["code"] == "read_only"
+    for r in st["replicas"]:  # no copy changed
+        assert httpx.get(f"{r['url']}/api/v1/stats", timeout=10).json()["count"] == before["count"]
 
 
 def test_prometheus_scrapes_the_stack_and_every_panel_and_rule_has_data(

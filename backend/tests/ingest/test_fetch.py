@@ -7,7 +7,6 @@ even tried.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gzip
 import ipaddress
@@ -462,51 +461,6 @@ def test_concurrency_limit_sync(server: Server) -> None:
     assert server.max_busy <= 2
 
 
-def test_async_fetches(server: Server, network_guard: ConnectLog) -> None:
-    allow = {f"127.0.0.1:{server.port}"}
-
-    async def scenario() -> None:
-        async with UrlFetcher(2.0, MAX_BYTES, 3, 2, False, allow) as f:
-            server.max_busy = 0
-            got = await asyncio.gather(*(f.afetch(server.url("/busy")) for _ in range(5)))
-            assert [g.data for g in got] == [server.jpeg] * 5
-            assert server.max_busy <= 2
-
-            chained = await f.afetch(server.url("/chain/2"))
-            assert chained.final_url == server.url("/chain/0")
-
-            cases = {
-                "/page.html": "not_an_image",
-                "/big": "too_large",
-                "/big-nolength": "too_large",
-                "/chain/9": "too_many_redirects",
-                "/to?u=http://169.254.169.254/latest/": "blocked_url",
-                "/to?u=http://localhost:1/": "blocked_url",
-            }
-            for path, code in cases.items():
-                with pytest.raises(FetchError) as info:
-                    await f.afetch(server.url(path))
-                assert info.value.code == code, path
-            with pytest.raises(FetchError) as info:
-                await f.afetch("http://[fd00:ec2::254]/")
-            assert info.value.code == "blocked_url"
-            with pytest.raises(FetchError) as info:
-                await f.afetch("gopher://example.com/")
-            assert info.value.code == "invalid_url"
-
-        async with UrlFetcher(0.5, MAX_BYTES, 3, 2, False, allow) as f:
-            with pytest.raises(FetchError) as info:
-                await f.afetch(server.url("/slow"))
-            assert (info.value.code, info.value.status) == ("fetch_timeout", 504)
-        async with UrlFetcher(2.0, MAX_BYTES, 3, 2, False, allow, total_timeout_s=0.5) as f:
-            with pytest.raises(FetchError) as info:
-                await f.afetch(server.url("/drip"))
-            assert info.value.code == "fetch_timeout"
-
-    asyncio.run(scenario())
-    assert off_host_attempts(network_guard) == []
-
-
 def test_from_settings(server: Server) -> None:
     settings = load_settings(
         fetch_timeout_s=3, max_upload_bytes=4096, fetch_max_redirects=1, fetch_concurrency=5,
@@ -561,11 +515,6 @@ def test_https_verifies_the_host_name_while_connecting_to_the_pinned_address(
                         ssl_context=client_tls) as f:
             assert f.fetch(f"https://{base}/good.jpg").data == srv.jpeg
             assert srv.hosts[-1] == base
-
-            async def afetch() -> bytes:
-                return (await f.afetch(f"https://{base}/good.jpg")).data
-
-            assert asyncio.run(afetch()) == srv.jpeg
         with UrlFetcher(2.0, MAX_BYTES, 3, 2, True, resolver=resolver,
                         ssl_context=client_tls) as f:
             err = fetch_error(f, f"https://other.example:{srv.port}/good.jpg")

@@ -38,7 +38,11 @@ def make_siglip_dir(dest: Path) -> Path:
 
 
 def clip_settings(model: str | Path, fallback: str = "", **extra: Any) -> Settings:
-    """Settings for a CPU model with the fallback disabled unless given."""
+    """Settings for a CPU model with the fallback disabled unless given; fp32 on torch unless
+    given (exact comparisons between calls need one precision; tests/models/test_precision.py
+    covers the others and OpenVINO)."""
+    extra.setdefault("precision", "fp32")
+    extra.setdefault("runtime", "torch")
     return Settings(model=str(model), model_fallback=fallback, device="cpu", **extra)
 
 

@@ -29,7 +29,12 @@ def indexed(runtime: Runtime, photos: list[Path]) -> list[Path]:
     return photos
 
 
-def _image(path: Path) -> Image.Image:
+def _image(path: Path) -> bytes:
+    """A query image as the service gets it: bytes (it decodes them)."""
+    return path.read_bytes()
+
+
+def _decoded(path: Path) -> Image.Image:
     return decode_image(path.read_bytes(), **LIMITS).image
 
 
@@ -76,7 +81,7 @@ def test_mixed_query_is_the_weighted_sum_of_unit_vectors(runtime: Runtime,
 
     mixed = searcher.search(SearchQuery(text="a hat", image=image, text_weight=0.3, top_k=k))
     t = runtime.embedder.embed_texts(["a hat"])[0]
-    i = runtime.embedder.embed_images([image])[0]
+    i = runtime.embedder.embed_images([_decoded(indexed[3])])[0]
     q = 0.3 * t + 0.7 * i
     q /= np.linalg.norm(q)
     vectors = {p.id: p.vector for p in runtime.store.get([r.id for r in mixed.results],
@@ -112,13 +117,11 @@ def test_result_pages_are_cached_until_a_write(runtime: Runtime, indexed: list[P
     assert again.results == first.results
     assert searcher.search(SearchQuery(text="a shoe", top_k=6)).cached is False  # another page
 
-    # An image query is cached by its content hash; without one it never is.
+    # An image query is cached by its content hash (the bytes, whoever sent them).
     image = _image(indexed[0])
-    key = content_id(indexed[0].read_bytes())
-    assert searcher.search(SearchQuery(image=image, image_key=key)).cached is False
-    assert searcher.search(SearchQuery(image=image, image_key=key)).cached is True
     assert searcher.search(SearchQuery(image=image)).cached is False
-    assert searcher.search(SearchQuery(image=image)).cached is False
+    assert searcher.search(SearchQuery(image=bytes(image))).cached is True
+    assert searcher.search(SearchQuery(image=_image(indexed[1]))).cached is False
 
     # A delete and an index invalidate; a duplicate (nothing written) does not.
     gone = first.results[0].id
@@ -138,3 +141,41 @@ def test_no_cache_never_reports_a_hit(runtime: Runtime, indexed: list[Path]) -> 
     searcher = Searcher(runtime.embedder, runtime.store, NullCache())
     query = SearchQuery(text="a dress", top_k=3)
     assert [searcher.search(query).cached for _ in range(2)] == [False, False]
+
+
+def test_text_weight_only_mixes_text_with_an_image(runtime: Runtime, indexed: list[Path]) -> None:
+    """A text-only query counts its text fully, whatever ``text_weight`` says (0 used to give
+    an all-zero query vector and a 500)."""
+    searcher = runtime.searcher
+    for weight in (0.0, 0.3, 1.0):
+        assert _ids(searcher, text="a hat", text_weight=weight, top_k=5) == \
+            _ids(searcher, text="a hat", top_k=5)
+    own = content_id(indexed[2].read_bytes())
+    # With an image, weight 0 means the image alone.
+    assert _ids(searcher, text="a hat", image_id=own, text_weight=0.0, top_k=5) == \
+        _ids(searcher, image_id=own, top_k=5)
+
+
+def test_a_query_without_direction_is_a_clear_error(runtime: Runtime, indexed: list[Path]) -> None:
+    """Text and image that cancel out exactly leave no direction to search in."""
+    own = content_id(indexed[4].read_bytes())
+    [stored] = runtime.store.get([own], with_vectors=True)
+    assert stored.vector is not None
+    opposite = (-stored.vector).astype(np.float32)
+    searcher = Searcher(_Fixed(runtime.embedder, opposite), runtime.store, NullCache())
+    with pytest.raises(QueryError) as err:
+        searcher.search(SearchQuery(text="anything", image_id=own, text_weight=0.5))
+    assert err.value.code == "invalid_query" and err.value.status == 422
+
+
+class _Fixed:
+    """An embedder whose text vector is given (the real one for everything else)."""
+
+    def __init__(self, real: object, text_vector: np.ndarray) -> None:
+        self._real, self._text = real, text_vector
+
+    def embed_texts(self, texts: list[str]) -> np.ndarray:
+        return np.stack([self._text for _ in texts])
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._real, name)

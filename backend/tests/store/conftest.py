@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from visearch.store.qdrant import QdrantStore
 DIM = 32
 MODEL = "test/model-a"
 LABELS = ["dress", "skirt", "shirt", None]
+CAMERAS = ["Canon EOS R5", "NIKON D750", "Apple iPhone 12"]
 
 Opener = Callable[..., VectorStore]
 
@@ -56,18 +58,45 @@ def _value(payload: dict[str, Any], key: str) -> Any:
     return node
 
 
+def _instant(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _in_range(value: Any, cond: dict[str, Any]) -> bool:
+    bounds = list(cond.values())
+    if all(isinstance(b, str) for b in bounds):  # a datetime range
+        if not isinstance(value, str):
+            return False
+        try:
+            v = _instant(value)
+        except ValueError:
+            return False
+        cmp = {op: _instant(b) for op, b in cond.items()}
+    elif isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    else:
+        v, cmp = value, cond
+    checks = {"gt": lambda b: v > b, "gte": lambda b: v >= b, "lt": lambda b: v < b,
+              "lte": lambda b: v <= b}
+    return all(checks[op](b) for op, b in cmp.items())
+
+
 def matches(payload: dict[str, Any], flt: Filter | None) -> bool:
-    """The filter language of store/base.py, written plainly as the test oracle."""
+    """The filter language of store/filters.py, written plainly as the test oracle."""
     for key, cond in (flt or {}).items():
+        if key == "not":
+            groups = cond if isinstance(cond, list) else [cond]
+            if any(matches(payload, g) for g in groups):
+                return False
+            continue
         value = _value(payload, key)
         if value is None:
             return False
+        if isinstance(cond, dict) and set(cond) == {"in"}:
+            cond = cond["in"]
         if isinstance(cond, dict):
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                return False
-            ops = {"gt": value > cond.get("gt", -np.inf), "gte": value >= cond.get("gte", -np.inf),
-                   "lt": value < cond.get("lt", np.inf), "lte": value <= cond.get("lte", np.inf)}
-            if not all(ops[op] for op in cond):
+            if not _in_range(value, cond):
                 return False
         elif isinstance(cond, list):
             if value not in cond or isinstance(value, bool):
@@ -98,6 +127,10 @@ def make_points(n: int = 240, seed: int = 0, dim: int = DIM) -> DataSet:
         }
         if (label := LABELS[i % 4]) is not None:
             payload["label"] = label
+        if i % 5:  # EXIF fields, as the indexer writes them (distinct capture times)
+            payload["taken_at"] = (f"2023-{1 + i % 12:02d}-{1 + i % 28:02d}T{i % 24:02d}:"
+                                   f"{i % 60:02d}:00+0{i % 3}:00")
+            payload["camera"] = CAMERAS[i % 3]
         points.append(Point(f"img-{i:04d}", matrix[i], payload))
     return DataSet(points, matrix)
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -13,16 +11,19 @@ from typing import Any
 import structlog
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.middleware.gzip import GZipMiddleware
 
 from visearch import __version__
 from visearch.api import API_PREFIX
+from visearch.api.context import RequestContext
 from visearch.api.deps import ADMIN, run_blocking
 from visearch.api.docs import install_docs
-from visearch.api.errors import install_error_handlers
+from visearch.api.errors import document_errors, install_error_handlers
 from visearch.api.guards import RequestGuard, SecurityHeaders
-from visearch.api.routers import images, index, jobs, search, system, ui_config
+from visearch.api.routers import images, index, jobs, library, queries, search, system, ui_config
+from visearch.api.schemas import state_limits
+from visearch.api.static import UiFiles
 from visearch.config import Settings, load_settings
 from visearch.jobs.manager import build_job_manager
 from visearch.runtime import Runtime
@@ -53,7 +54,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         finally:
             await asyncio.to_thread(app.state.jobs.stop)
             app.state.jobs = None
-            await live.fetcher.aclose()
             if owned:
                 await asyncio.to_thread(live.close)
             app.state.runtime = None
@@ -69,15 +69,17 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     app.state.runtime = None
     app.state.jobs = None
+    app.state.draining = False  # set by the server on SIGTERM (api/server.py)
     app.state.access = AccessControl.from_settings(cfg)
     install_error_handlers(app)
     _install_middleware(app, cfg)
     install_docs(app)
 
-    for module in (search, index, images, jobs, system, ui_config):
+    for module in (search, queries, index, library, images, jobs, system, ui_config):
         app.include_router(module.router, prefix=API_PREFIX)
     if not app.state.access.keys_required:
         _drop_security_from_schema(app)
+    _schema_as_served(app, cfg)
 
     @app.get("/metrics", include_in_schema=False, dependencies=[Depends(ADMIN)])
     async def metrics(request: Request) -> Response:
@@ -88,20 +90,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     ui = _ui_dir(cfg)
     if ui is not None:
-        app.mount("/", StaticFiles(directory=ui, html=True), name="ui")
+        app.mount("/", UiFiles(ui), name="ui")
     return app
-
-
-def _route_label(request: Request) -> str:
-    """The matched route template (bounded label cardinality), prefix included."""
-    route = request.scope.get("route")
-    if route is None:
-        return "unmatched"
-    template: str = getattr(route, "path", "")
-    full = request.url.path
-    if template.startswith(API_PREFIX) or not full.startswith(API_PREFIX):
-        return template
-    return API_PREFIX + template
 
 
 def _drop_security_from_schema(app: FastAPI) -> None:
@@ -121,9 +111,28 @@ def _drop_security_from_schema(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+def _schema_as_served(app: FastAPI, settings: Settings) -> None:
+    """The OpenAPI schema with the error bodies the server sends and its configured limits,
+    so that clients (and the fuzzing test) see the server's real contract."""
+    build = app.openapi
+    done: list[dict[str, Any]] = []  # the schema is built once and cached; amend it once
+
+    def openapi() -> dict[str, Any]:
+        schema = build()
+        if not any(schema is d for d in done):
+            document_errors(schema)
+            state_limits(schema, settings)
+            done.append(schema)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def _install_middleware(app: FastAPI, settings: Settings) -> None:
     """Outermost first: security headers, request id and metrics, CORS (when origins are
-    allowed), the request guard (Host, Origin, header count, body size and pace)."""
+    allowed), the request guard (Host, Origin, header count, body size and pace), gzip."""
+    # Innermost: JSON and the UI compressed (images, zips and precompressed files pass).
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
     app.add_middleware(RequestGuard, settings=settings)
     if settings.allowed_origins:
         app.add_middleware(
@@ -133,30 +142,5 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
             expose_headers=["X-Request-ID", "Retry-After", "Location"], max_age=600,
         )
 
-    @app.middleware("http")
-    async def request_context(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        structlog.contextvars.bind_contextvars(request_id=request_id)
-        started = time.perf_counter()
-        try:
-            response = await call_next(request)
-            elapsed = time.perf_counter() - started
-            path = _route_label(request)
-            live: Runtime | None = request.app.state.runtime
-            if live is not None:
-                live.metrics.request_latency.labels(
-                    request.method, path, str(response.status_code)
-                ).observe(elapsed)
-            response.headers["X-Request-ID"] = request_id
-            if not path.startswith("/metrics"):
-                log.info(
-                    "request", method=request.method, path=request.url.path,
-                    status=response.status_code, ms=round(elapsed * 1000, 1),
-                )
-            return response
-        finally:
-            structlog.contextvars.unbind_contextvars("request_id")
-
+    app.add_middleware(RequestContext)
     app.add_middleware(SecurityHeaders)

@@ -25,6 +25,12 @@ def error_response(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
+def internal_error(exc: BaseException) -> JSONResponse:
+    """The 500 for an exception nothing else handled: details in the log, not the response."""
+    log.error("unhandled_error", error=repr(exc), exc_info=exc)
+    return error_response(*_INTERNAL)
+
+
 def _validation_message(errors: list[Any]) -> tuple[int, str, str]:
     """Turn pydantic's error list into one readable sentence (and 400 for unparsable bodies)."""
     first = errors[0] if errors else {}
@@ -40,6 +46,30 @@ def _validation_message(errors: list[Any]) -> tuple[int, str, str]:
         msg = err.get("msg", "invalid").removeprefix("Value error, ")
         parts.append(f"{where}: {msg}" if where else msg)
     return 422, "invalid_request", "; ".join(parts)
+
+
+def document_errors(schema: dict[str, Any]) -> None:
+    """Make the OpenAPI schema say what the server sends: a 422 is an ``ErrorBody`` like every
+    other error (FastAPI documents its own validation list, which ``_validation`` replaces)."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    if "ErrorBody" not in components:
+        from visearch.api.schemas import ErrorBody
+
+        components.update(ErrorBody.model_json_schema(
+            ref_template="#/components/schemas/{model}")["$defs"])
+        components["ErrorBody"] = ErrorBody.model_json_schema(
+            ref_template="#/components/schemas/{model}")
+        components["ErrorBody"].pop("$defs", None)
+    body = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            response = operation.get("responses", {}).get("422") if isinstance(operation, dict) \
+                else None
+            if response is not None:
+                response["content"] = body
+                response["description"] = "Invalid request"
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -69,5 +99,4 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled_error", error=repr(exc))
-        return error_response(*_INTERNAL)
+        return internal_error(exc)

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Literal, Self
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from visearch import __version__
+from visearch import __version__, plainjson
+from visearch.ingest.files import LARGE_THUMBNAIL_SIZE
+from visearch.ingest.ids import IMAGE_ID_PATTERN
 from visearch.jobs.model import JobView, iso, now
 from visearch.jobs.spec import JobSpec, ManifestEntry
+from visearch.services.dedup import DuplicateGroup
 from visearch.services.indexing import IndexResult
+from visearch.services.search import SearchOutcome, SearchQuery, Term
 from visearch.store.base import ScoredPoint
 
 if TYPE_CHECKING:
+    from visearch.config import Settings
     from visearch.runtime import Runtime
 
 
@@ -26,69 +33,313 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
-class SearchRequest(BaseModel):
+#: An image id, whole (JSON Schema patterns match anywhere in the string).
+IMAGE_ID_REGEX = f"^{IMAGE_ID_PATTERN}$"
+
+
+def _exactly_one(*names: str) -> dict[str, Any]:
+    """JSON Schema for "exactly one of these fields" (the model's validator decides)."""
+    return {"oneOf": [{"required": [n]} for n in names]}
+
+
+def state_limits(schema: dict[str, Any], settings: Settings) -> None:
+    """Put the configured limits into the OpenAPI schema (``top_k`` at most
+    ``VISEARCH_MAX_TOP_K``), which the models can only state as the widest allowed."""
+    for model in schema.get("components", {}).get("schemas", {}).values():
+        top_k = model.get("properties", {}).get("top_k")
+        if isinstance(top_k, dict):
+            top_k["maximum"] = settings.max_top_k
+
+
+class JsonBody(BaseModel):
+    """A JSON request body. Python's JSON parser lets NaN, Infinity, integers of any size and
+    lone surrogates through; a body holding any of them (or nested deeper than
+    ``plainjson.MAX_DEPTH``) is refused here with a 422, before a value reaches a store, a
+    queue, a log or a response."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_json(cls, data: Any) -> Any:
+        reason = plainjson.problem(data, name="body")
+        if reason is not None:
+            raise ValueError(reason)
+        return data
+
+
+#: Ids one relevance-feedback list (likes or dislikes) may hold.
+MAX_FEEDBACK_IDS = 100
+#: Terms one search may combine.
+MAX_TERMS = 16
+_TERM_SOURCES = ("text", "image_data", "image_url", "image_id", "query_id")
+
+
+class SearchTerm(JsonBody):
+    """One weighted part of a query: exactly one source, and a weight."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_exactly_one(*_TERM_SOURCES))
+
+    text: str | None = Field(None, min_length=1, max_length=2000, examples=["people"])
+    image_data: str | None = Field(None, description="Base64 image or a data: URL.")
+    image_url: str | None = Field(None, max_length=4096, description="An image to fetch.")
+    image_id: str | None = Field(None, pattern=IMAGE_ID_REGEX, description="An indexed image.")
+    query_id: str | None = Field(None, max_length=64,
+                                 description="A query image stored with `POST /queries`.")
+    weight: float = Field(
+        1.0, ge=-10.0, le=10.0,
+        description="Weight of this term's unit vector in the query's weighted sum; negative "
+        "pushes results away from it (\"beach\" + -1 x \"people\").",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SearchTerm:
+        if sum(getattr(self, k) is not None for k in _TERM_SOURCES) != 1:
+            raise ValueError(f"a term needs exactly one of {', '.join(_TERM_SOURCES)}")
+        return self
+
+
+class SearchRequest(JsonBody):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": [
+        {"required": [n]} for n in ("text", "image_data", "image_url", "image_id", "query_id",
+                                    "terms", "positive_ids", "negative_ids")
+    ]})
 
     text: str | None = Field(None, max_length=2000, examples=["a dog running on a beach"])
     image_data: str | None = Field(None, description="Base64 image or a data: URL.")
     image_url: str | None = Field(None, max_length=4096)
-    image_id: str | None = Field(None, description="Search by an indexed image (more like this).")
-    text_weight: float = Field(0.5, ge=0.0, le=1.0)
-    top_k: int = Field(10, ge=1)
-    threshold: float | None = Field(None, ge=-1.0, le=1.0)
+    image_id: str | None = Field(None, pattern=IMAGE_ID_REGEX,
+                                 description="Search by an indexed image (more like this).")
+    query_id: str | None = Field(
+        None, max_length=64,
+        description="Search by a query image stored with `POST /queries` (a dropped or pasted "
+        "image that a URL can name).",
+    )
+    text_weight: float = Field(0.5, ge=0.0, le=1.0,
+                               description="The text's share when text and an image are both "
+                               "given (the shorthand fields).")
+    terms: list[SearchTerm] = Field(
+        default_factory=list, max_length=MAX_TERMS,
+        description="More weighted terms (texts, images, indexed images), added to the "
+        "shorthand fields; the query is the normalised weighted sum of their unit vectors.",
+        examples=[[{"text": "people", "weight": -1.0}]],
+    )
+    positive_ids: list[Annotated[str, Field(pattern=IMAGE_ID_REGEX)]] = Field(
+        default_factory=list, max_length=MAX_FEEDBACK_IDS,
+        description="Relevance feedback: indexed images the user liked (left out of the "
+        "results). May be given alone.",
+    )
+    negative_ids: list[Annotated[str, Field(pattern=IMAGE_ID_REGEX)]] = Field(
+        default_factory=list, max_length=MAX_FEEDBACK_IDS,
+        description="Relevance feedback: indexed images the user disliked (left out of the "
+        "results).",
+    )
+    strategy: Literal["average_vector", "best_score", "sum_scores", "relevance_feedback"] = Field(
+        "average_vector",
+        description="How liked/disliked images refine the query: average_vector (search near "
+        "2 x mean(query and likes) - mean(dislikes)), best_score (a result's best similarity to "
+        "a like, or minus its best to a dislike), sum_scores (sum of similarities to likes "
+        "minus to dislikes), relevance_feedback (the query plus liked-minus-disliked "
+        "similarity; needs query terms). Qdrant's recommend and relevance feedback queries.",
+    )
+    diversity: float = Field(
+        0.0, ge=0.0, le=1.0,
+        description="0: off. Above 0, results are re-ranked by maximal marginal relevance so "
+        "near-identical photos do not fill the page; 1 is the most diverse.",
+    )
+    top_k: int = Field(10, ge=1, le=100_000, description="At most VISEARCH_MAX_TOP_K.")
+    threshold: float | None = Field(None, ge=-1.0, le=1.0,
+                                    description="Absolute minimum score.")
+    cutoff: Literal["auto", "off"] = Field(
+        "off",
+        description="auto: drop results below the relevance cutoff (calibrated per model and "
+        "query kind, else relative to the top hit; see docs/api.md); the response's `cutoff` "
+        "says how many were cut.",
+    )
+    sort: Literal["relevance", "taken_at", "indexed_at"] = Field(
+        "relevance",
+        description="relevance, or a date: taken_at (EXIF capture time; images without one "
+        "come last) or indexed_at, applied to the best VISEARCH_SEARCH_POOL results above the "
+        "cutoff.",
+    )
+    order: Literal["desc", "asc"] = Field("desc", description="Direction of a date sort.")
+    collapse_duplicates: bool = Field(
+        False, description="One result per near-duplicate group (the best-scoring one)."
+    )
+    ensemble: bool | None = Field(
+        None, description="Prompt ensembling of short texts (default: VISEARCH_PROMPT_ENSEMBLE)."
+    )
     offset: int = Field(0, ge=0, le=100_000)
-    filter: dict[str, Any] | None = None
+    filter: dict[str, Any] | None = Field(
+        None, description="Filter (docs/api.md): exact values, lists or {\"in\": [...]}, "
+        "ranges (numbers or ISO dates), {\"not\": {...}}.",
+        examples=[{"label": {"in": ["dress", "skirt"]},
+                   "taken_at": {"gte": "2024-06-01"}, "not": {"camera": "NIKON D750"}}],
+    )
 
     @model_validator(mode="after")
     def _one_image(self) -> SearchRequest:
-        if self.image_data and self.image_url:
-            raise ValueError("give image_data or image_url, not both")
+        if sum(bool(v) for v in (self.image_data, self.image_url, self.query_id)) > 1:
+            raise ValueError("give one of image_data, image_url or query_id")
         return self
 
+    def to_query(self, image: bytes | None, terms: Sequence[Term]) -> SearchQuery:
+        """The service's query, given the image bytes of the shorthand image and ``terms``
+        (each ``SearchTerm`` with its image bytes, which the caller gathered)."""
+        return SearchQuery(
+            text=self.text, image=image, image_url=None if image else self.image_url,
+            image_id=self.image_id, text_weight=self.text_weight, terms=tuple(terms),
+            positive_ids=tuple(self.positive_ids), negative_ids=tuple(self.negative_ids),
+            strategy=self.strategy, diversity=self.diversity, top_k=self.top_k,
+            offset=self.offset, threshold=self.threshold, cutoff=self.cutoff, sort=self.sort,
+            order=self.order, collapse_duplicates=self.collapse_duplicates, flt=self.filter,
+            ensemble=self.ensemble,
+        )
 
-class SearchResult(BaseModel):
+
+class ImageItem(BaseModel):
+    """An indexed image as lists show it (the library); a search result adds its score."""
+
     image_id: str
-    score: float
     filename: str | None = None
     width: int | None = None
     height: int | None = None
     label: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
-    thumbnail_url: str
+    thumbnail_url: str = Field(description="The small thumbnail (256 px on the longer side).")
+    thumbnail_2x_url: str = Field(
+        description="The same thumbnail at twice the size (512 px), for high-density screens."
+    )
     image_url: str
+    taken_at: str | None = Field(None, description="When the photo was taken (EXIF), ISO 8601.")
+    camera: str | None = Field(None, description="The camera (EXIF make and model).")
+    duplicate_of: str | None = Field(
+        None, description="The original this image nearly duplicates (linked at index time)."
+    )
+
+    @classmethod
+    def _fields(cls, image_id: str, payload: dict[str, Any], prefix: str) -> dict[str, Any]:
+        p = payload
+        thumbnail = f"{prefix}/images/{quote(image_id, safe='')}/thumbnail"
+        return {
+            "image_id": image_id,
+            "filename": p.get("filename"),
+            "width": p.get("width"),
+            "height": p.get("height"),
+            "label": p.get("label"),
+            "metadata": p.get("metadata") or {},
+            "thumbnail_url": thumbnail,
+            "thumbnail_2x_url": f"{thumbnail}?size={LARGE_THUMBNAIL_SIZE}",
+            "image_url": f"{prefix}/images/{quote(image_id, safe='')}",
+            "taken_at": p.get("taken_at"),
+            "camera": p.get("camera"),
+            "duplicate_of": p.get("duplicate_of"),
+        }
+
+    @classmethod
+    def from_payload(cls, image_id: str, payload: dict[str, Any], prefix: str) -> Self:
+        return cls(**cls._fields(image_id, payload, prefix))
+
+
+class SearchResult(ImageItem):
+    score: float
 
     @classmethod
     def from_point(cls, point: ScoredPoint, prefix: str) -> SearchResult:
-        p = point.payload
-        return cls(
-            image_id=point.id,
-            score=round(point.score, 6),
-            filename=p.get("filename"),
-            width=p.get("width"),
-            height=p.get("height"),
-            label=p.get("label"),
-            metadata=p.get("metadata") or {},
-            thumbnail_url=f"{prefix}/images/{point.id}/thumbnail",
-            image_url=f"{prefix}/images/{point.id}",
-        )
+        return cls(score=round(point.score, 6), **cls._fields(point.id, point.payload, prefix))
+
+
+class CutoffReport(BaseModel):
+    method: Literal["off", "calibrated", "relative", "not_applicable"] = Field(
+        description="off (not asked), calibrated (the model's score for this query kind), "
+        "relative (within VISEARCH_CUTOFF_RELATIVE of the top hit), not_applicable (scores of "
+        "best_score / sum_scores / relevance_feedback are not cosine similarities)."
+    )
+    score: float | None = Field(description="Results below this score were cut.")
+    kept: int = Field(description="Results considered that passed the cutoff.")
+    cut: int = Field(description="Results considered that fell below it: this page, or the "
+                                 "candidate pool of a date-sorted or collapsed search.")
 
 
 class SearchResponse(BaseModel):
     query_id: str
     results: list[SearchResult]
-    total_found: int
-    has_more: bool
+    total_found: int = Field(description="Results in this page.")
+    has_more: bool = Field(description="A next page (offset + top_k) may hold more results "
+                                       "above the cutoff.")
     search_time_ms: float
     cached: bool
     model_id: str
+    cutoff: CutoffReport = Field(
+        default_factory=lambda: CutoffReport(method="off", score=None, kept=0, cut=0)
+    )
+
+    @classmethod
+    def from_outcome(cls, outcome: SearchOutcome, prefix: str) -> SearchResponse:
+        c = outcome.cutoff
+        return cls(
+            query_id=outcome.query_id,
+            results=[SearchResult.from_point(p, prefix) for p in outcome.results],
+            total_found=len(outcome.results),
+            has_more=outcome.has_more,
+            search_time_ms=outcome.search_time_ms,
+            cached=outcome.cached,
+            model_id=outcome.model_id,
+            cutoff=CutoffReport(method=c.method, score=None if c.score is None
+                                else round(c.score, 6), kept=c.kept, cut=c.cut),
+        )
 
 
-class IndexRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class FacetValue(BaseModel):
+    value: str | int | bool
+    count: int
+
+
+class FacetResponse(BaseModel):
+    field: str
+    values: list[FacetValue] = Field(description="Most frequent first (ties by value).")
+
+
+class DuplicatesResponse(BaseModel):
+    image_id: str
+    duplicates: list[SearchResult] = Field(
+        description="Near-duplicates, most similar first; score is the cosine similarity."
+    )
+
+
+class DuplicateMember(BaseModel):
+    image_id: str
+    filename: str | None
+    similarity: float = Field(description="Cosine similarity to the group's original.")
+    duplicate_of: str | None
+
+
+class DuplicateGroupOut(BaseModel):
+    original: str = Field(description="The linked original, else the earliest indexed.")
+    members: list[DuplicateMember] = Field(description="The original first.")
+
+
+class DuplicateGroupsResponse(BaseModel):
+    distance: float
+    images: int = Field(description="Images compared.")
+    groups: list[DuplicateGroupOut]
+
+    @classmethod
+    def of(cls, groups: Sequence[DuplicateGroup], images: int, distance: float,
+           limit: int | None = None) -> DuplicateGroupsResponse:
+        return cls(distance=distance, images=images, groups=[
+            DuplicateGroupOut(original=g.original,
+                              members=[DuplicateMember(**m) for m in g.members])
+            for g in list(groups)[:limit]])
+
+
+class IndexRequest(JsonBody):
+    model_config = ConfigDict(extra="forbid",
+                              json_schema_extra=_exactly_one("image_data", "image_url"))
 
     image_data: str | None = Field(None, description="Base64 image or a data: URL.")
     image_url: str | None = Field(None, max_length=4096)
-    image_id: str | None = Field(None, max_length=128)
+    image_id: str | None = Field(None, max_length=128, pattern=IMAGE_ID_REGEX)
     filename: str | None = Field(None, max_length=512)
     label: str | None = Field(None, max_length=256)
     metadata: dict[str, Any] = Field(default_factory=dict)
@@ -103,9 +354,13 @@ class IndexRequest(BaseModel):
 class IndexItemResult(BaseModel):
     image_id: str | None
     filename: str | None
-    status: Literal["indexed", "duplicate", "failed"]
+    status: Literal["indexed", "duplicate", "near_duplicate", "failed"] = Field(
+        description="near_duplicate: within VISEARCH_NEAR_DUPLICATE_DISTANCE of `duplicate_of`; "
+        "linked, skipped or indexed as VISEARCH_NEAR_DUPLICATE_ACTION says."
+    )
     error: ErrorDetail | None = None
     processing_time_ms: float
+    duplicate_of: str | None = Field(None, description="A near-duplicate's original.")
 
     @classmethod
     def from_result(cls, r: IndexResult) -> IndexItemResult:
@@ -115,6 +370,7 @@ class IndexItemResult(BaseModel):
             status=r.status,
             error=ErrorDetail(code=r.error.code, message=r.error.message) if r.error else None,
             processing_time_ms=r.processing_time_ms,
+            duplicate_of=r.duplicate_of,
         )
 
 
@@ -122,6 +378,7 @@ class IndexResponse(BaseModel):
     results: list[IndexItemResult]
     indexed: int
     duplicates: int
+    near_duplicates: int = 0
     failed: int
 
     @classmethod
@@ -130,11 +387,13 @@ class IndexResponse(BaseModel):
             results=[IndexItemResult.from_result(r) for r in results],
             indexed=sum(r.status == "indexed" for r in results),
             duplicates=sum(r.status == "duplicate" for r in results),
+            near_duplicates=sum(r.status == "near_duplicate" for r in results),
             failed=sum(r.status == "failed" for r in results),
         )
 
 
-_OUTCOME_MESSAGES = {"indexed": "image indexed", "duplicate": "image already indexed; nothing changed"}
+_OUTCOME_MESSAGES = {"indexed": "image indexed", "duplicate": "image already indexed; nothing changed",
+                     "near_duplicate": "image is a near-duplicate of an indexed one (duplicate_of)"}
 
 
 class IndexOneResponse(IndexResponse):
@@ -173,6 +432,9 @@ class ModelInfo(BaseModel):
 class StoreInfo(BaseModel):
     backend: str
     collection: str
+    mode: Literal["read_write", "read_only"] = Field(
+        "read_write", description="read_only: a replica serving a copy of the index "
+        "(VISEARCH_READ_ONLY); indexing, deletes and jobs answer 503 read_only.")
 
 
 class StatsResponse(BaseModel):
@@ -191,7 +453,8 @@ class StatsResponse(BaseModel):
             count=count,
             model=ModelInfo(model_id=emb.model_id, requested_model=runtime.settings.model,
                             dim=emb.dim, device=emb.device, fallback=emb.is_fallback),
-            store=StoreInfo(backend=store.backend, collection=store.name),
+            store=StoreInfo(backend=store.backend, collection=store.name,
+                            mode="read_only" if runtime.settings.read_only else "read_write"),
             cache=runtime.cache.status(),
             uptime_s=round(time.time() - runtime.started_at, 1),
             version=__version__,
@@ -211,7 +474,7 @@ class HealthResponse(BaseModel):
 
 
 class ReadyResponse(BaseModel):
-    status: Literal["ready", "degraded", "not_ready"]
+    status: Literal["ready", "degraded", "not_ready", "draining"]
     checks: dict[str, Any]
 
 
@@ -225,10 +488,11 @@ class UiConfig(BaseModel):
 # -- jobs ---------------------------------------------------------------------------------
 
 
-class JobRequest(BaseModel):
+class JobRequest(JsonBody):
     """``POST /api/v1/jobs``: exactly one of ``urls``, ``folder`` or ``manifest``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid",
+                              json_schema_extra=_exactly_one("urls", "folder", "manifest"))
 
     urls: list[str] | None = Field(default=None, description="Image URLs to fetch and index.")
     folder: str | None = Field(

@@ -6,19 +6,32 @@ buffers any size. On top of it ``GuardedH11Protocol`` gives a client ``header_ti
 send a complete head (uvicorn has no such timer: a connection that sends nothing, or one byte
 at a time, was held forever — slowloris), and answers malformed or oversized heads in the
 API's JSON error shape. Body size and pace are judged by ``api/guards.py``.
+
+``DrainingServer`` makes SIGTERM a graceful drain for rolling restarts behind a balancer:
+``/ready`` turns 503 ``draining`` at once, requests are still served for
+``VISEARCH_DRAIN_GRACE_S`` (HAProxy's checks take the replica out meanwhile: fall 3 x inter
+2 s), then uvicorn stops accepting and gives requests in flight ``VISEARCH_DRAIN_TIMEOUT_S``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
+import signal
+import time
+from collections.abc import Callable
+from types import FrameType
 from typing import Any
 
 import h11
+import structlog
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from visearch.config import Settings
+
+log = structlog.get_logger(__name__)
 
 
 def _raw_response(status: int, reason: str, code: str, message: str) -> bytes:
@@ -95,9 +108,44 @@ def server_config(app: Any, settings: Settings, host: str | None = None,
         timeout_keep_alive=max(1, round(settings.keep_alive_timeout_s)),
         forwarded_allow_ips=settings.forwarded_allow_ips, proxy_headers=True,
         log_config=None, access_log=False,
+        timeout_graceful_shutdown=math.ceil(settings.drain_timeout_s),
     )
 
 
+class DrainingServer(uvicorn.Server):
+    """uvicorn whose first SIGTERM drains: ``on_drain`` runs at once (``/ready`` turns 503),
+    requests are served as usual for ``grace_s``, then uvicorn's graceful shutdown follows
+    (stop accepting, let requests in flight finish). SIGINT, a second SIGTERM, or a grace of
+    0 stop at once, as plain uvicorn does."""
+
+    def __init__(self, config: uvicorn.Config, grace_s: float,
+                 on_drain: Callable[[], None]) -> None:
+        super().__init__(config)
+        self.grace_s = grace_s
+        self.on_drain = on_drain
+        self.drain_until: float | None = None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if (sig == signal.SIGTERM and self.drain_until is None and self.grace_s > 0
+                and not self.should_exit):
+            self.drain_until = time.monotonic() + self.grace_s
+            self.on_drain()
+            log.info("draining", grace_s=self.grace_s,
+                     timeout_s=self.config.timeout_graceful_shutdown)
+            return
+        super().handle_exit(sig, frame)
+
+    async def on_tick(self, counter: int) -> bool:
+        if self.drain_until is not None and time.monotonic() >= self.drain_until:
+            self.should_exit = True
+        return await super().on_tick(counter)
+
+
 def serve(app: Any, settings: Settings) -> None:
-    """Run ``app`` until interrupted (SIGINT/SIGTERM finish requests in flight)."""
-    uvicorn.Server(server_config(app, settings)).run()
+    """Run ``app`` until interrupted: SIGTERM drains first (``DrainingServer``), SIGINT
+    finishes requests in flight."""
+
+    def drain() -> None:
+        app.state.draining = True
+
+    DrainingServer(server_config(app, settings), settings.drain_grace_s, drain).run()

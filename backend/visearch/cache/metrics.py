@@ -30,9 +30,10 @@ def get_or_create(
 
 
 class CacheMetrics:
-    """Hits and misses per tier and kind, L1 evictions, Redis errors and Redis health."""
+    """Hits and misses per tier and kind, L1 evictions, Redis errors and, where Redis is
+    configured, its health (a deployment without Redis has no ``redis_up`` to alert on)."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None, redis: bool = False) -> None:
         reg = registry if registry is not None else REGISTRY
         self.requests = get_or_create(
             Counter, "visearch_cache_requests", "Cache lookups by kind, tier and outcome",
@@ -48,7 +49,7 @@ class CacheMetrics:
         self.redis_up = get_or_create(
             Gauge, "visearch_cache_redis_up", "1 when the shared cache tier (Redis) answers",
             (), reg,
-        )
+        ) if redis else None
 
     def lookup(self, kind: str, tier: str, hit: bool) -> None:
         self.requests.labels(kind=kind, tier=tier, outcome="hit" if hit else "miss").inc()

@@ -99,7 +99,7 @@ class TwoTierCache:
         backoff_initial_s: float = 0.5,
         backoff_max_s: float = 10.0,
     ) -> None:
-        self.metrics = CacheMetrics(registry)
+        self.metrics = CacheMetrics(registry, redis=bool(redis_url))
         self._ttl_s = ttl_s
         self._ttl_ms = max(1, int(ttl_s * 1000))
         self._prefix = prefix
@@ -111,16 +111,18 @@ class TwoTierCache:
         self._version_key = f"{prefix}:cache:version"
         self._link: RedisLink | None = None
         if redis_url:
+            up = self.metrics.redis_up
+            assert up is not None
             self._link = RedisLink(
                 redis_url,
                 redis_timeout_s,
                 on_error=self.metrics.redis_errors.inc,
-                on_state=lambda up: self.metrics.redis_up.set(1 if up else 0),
+                on_state=lambda ok: up.set(1 if ok else 0),
                 on_recover=self._on_recover,
                 backoff_initial_s=backoff_initial_s,
                 backoff_max_s=backoff_max_s,
             )
-            self.metrics.redis_up.set(1)
+            up.set(1)
             self._read_script = self._link.client.register_script(_READ_VERSION)
             self._bump_script = self._link.client.register_script(_BUMP_VERSION)
 

@@ -26,15 +26,17 @@ class CliError(Exception):
 class IndexedFile:
     """What became of one file: ``status`` as in the API's ``IndexItemResult``."""
 
-    status: Literal["indexed", "duplicate", "failed"]
+    status: Literal["indexed", "duplicate", "near_duplicate", "failed"]
     filename: str | None
     image_id: str | None = None
     message: str | None = None
+    duplicate_of: str | None = None
 
 
 @dataclass(frozen=True)
 class Query:
-    """A search from the command line: text, an example image, or both."""
+    """A search from the command line: the API's ``SearchRequest`` with text terms and an
+    example image given as bytes (the service decodes it)."""
 
     text: str | None = None
     image: bytes | None = None
@@ -42,6 +44,27 @@ class Query:
     top_k: int = 10
     threshold: float | None = None
     filter: dict[str, Any] | None = None
+    #: More text terms as (text, weight); ``--not X`` is (X, -1).
+    terms: tuple[tuple[str, float], ...] = ()
+    like: tuple[str, ...] = ()
+    dislike: tuple[str, ...] = ()
+    strategy: str = "average_vector"
+    diversity: float = 0.0
+    cutoff: str = "off"
+    sort: str = "relevance"
+    order: str = "desc"
+    collapse: bool = False
+
+    def options(self) -> dict[str, Any]:
+        """Every field but the image, as ``SearchRequest`` names it (both backends send it)."""
+        return {
+            "text": self.text, "top_k": self.top_k, "threshold": self.threshold,
+            "filter": self.filter,
+            "terms": [{"text": t, "weight": w} for t, w in self.terms],
+            "positive_ids": list(self.like), "negative_ids": list(self.dislike),
+            "strategy": self.strategy, "diversity": self.diversity, "cutoff": self.cutoff,
+            "sort": self.sort, "order": self.order, "collapse_duplicates": self.collapse,
+        }
 
 
 @dataclass(frozen=True)
@@ -50,12 +73,42 @@ class Hit:
     score: float
     filename: str | None
     label: str | None
+    taken_at: str | None = None
+    duplicate_of: str | None = None
+
+    @classmethod
+    def from_result(cls, r: dict[str, Any]) -> Hit:
+        """A result as the API's ``SearchResult`` JSON has it."""
+        return cls(r["image_id"], r["score"], r.get("filename"), r.get("label"),
+                   r.get("taken_at"), r.get("duplicate_of"))
 
 
 @dataclass(frozen=True)
 class Hits:
     results: list[Hit]
     search_time_ms: float
+    #: The API's ``cutoff`` report (method, score, kept, cut).
+    cutoff: dict[str, Any] | None = None
+
+
+#: The distance ``dedup`` uses while index-time detection is off (as the API's).
+FALLBACK_DISTANCE = 0.05
+
+
+def hits_from_body(body: dict[str, Any]) -> Hits:
+    """Hits from a ``SearchResponse`` body (as JSON, or its ``model_dump``)."""
+    return Hits([Hit.from_result(r) for r in body["results"]], body["search_time_ms"],
+                body.get("cutoff"))
+
+
+def validation_message(exc: Any) -> str:
+    """One line from a pydantic ``ValidationError``, worded as the API's 422 message."""
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err.get("loc", ()))
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        parts.append(f"{where}: {msg}" if where else msg)
+    return "; ".join(parts)
 
 
 class Backend(Protocol):
@@ -75,6 +128,14 @@ class Backend(Protocol):
         ...
 
     def search(self, query: Query) -> Hits: ...
+
+    def duplicate_groups(self, distance: float | None) -> dict[str, Any]:
+        """The ``GET /api/v1/duplicates`` body (``DuplicateGroupsResponse``)."""
+        ...
+
+    def thumbnail(self, image_id: str) -> bytes | None:
+        """An indexed image's thumbnail (JPEG bytes), or None."""
+        ...
 
     def stats(self) -> dict[str, Any]:
         """The ``GET /api/v1/stats`` body (``StatsResponse``), wherever the store lives."""

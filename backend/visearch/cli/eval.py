@@ -83,6 +83,10 @@ def eval_command(
     bootstrap: Annotated[int, typer.Option(
         min=0, help="Bootstrap resamples for 95% intervals (0 = none).")] = 1000,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    calibrate: Annotated[Path | None, typer.Option(
+        help="Write the relevance cutoff's calibration of the (first) model here, from the "
+        "score distributions of relevant and irrelevant pairs; merged into an existing file "
+        "of the same model.")] = None,
 ) -> None:
     """Measure retrieval quality on a captions or labels dataset through the real services."""
     from visearch.config import ConfigError, load_settings
@@ -91,6 +95,7 @@ def eval_command(
     from visearch.eval.runner import evaluate
     from visearch.eval.tasks import EvalError, EvalOptions, prepare_data
     from visearch.models.base import ModelLoadError
+    from visearch.services.cutoff import CalibrationError
     from visearch.store.base import StoreError
 
     console = Console()
@@ -105,7 +110,12 @@ def eval_command(
                               depth=depth, progress=progress)
         run = evaluate(data, settings, models, options)
         files = write_all(run, out)
-    except (ConfigError, DatasetError, EvalError, ModelLoadError, StoreError) as exc:
+        if calibrate is not None:
+            from visearch.eval.calibrate import write_calibration
+
+            calibration = write_calibration(run, calibrate)
+    except (ConfigError, DatasetError, EvalError, ModelLoadError, StoreError,
+            CalibrationError) as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     for mr in run.models:
@@ -115,3 +125,7 @@ def eval_command(
     for table in summary_tables(run):
         console.print(table)
     console.print(f"Report: {files['report']}  results: {files['results']}", soft_wrap=True)
+    if calibrate is not None:
+        console.print(f"Cutoff calibration ({calibration.model_id}): thresholds "
+                      f"{calibration.thresholds}, relative {calibration.relative} -> {calibrate}",
+                      soft_wrap=True)

@@ -9,11 +9,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
 from visearch.api import API_PREFIX
-from visearch.cli.backend import CliError, Hit, Hits, IndexedFile, Labeller, Query
+from visearch.cli.backend import CliError, Hits, IndexedFile, Labeller, Query, hits_from_body
 
 #: How many files one ``POST /index/upload`` carries.
 UPLOAD_BATCH = 16
@@ -69,6 +70,19 @@ class ApiClient:
         return body
 
 
+    def raw(self, path: str) -> bytes | None:
+        """The body of ``GET API_PREFIX+path``, or None when it is not there (404)."""
+        try:
+            resp = self._http.get(API_PREFIX + path)
+        except httpx.HTTPError as exc:
+            raise CliError(f"cannot reach the API at {self.base_url}: {exc}") from exc
+        if resp.status_code == 404:
+            return None
+        if resp.status_code >= 400:
+            raise CliError(f"{resp.status_code}: {resp.text[:300]}")
+        return resp.content
+
+
 def _retry_after(resp: httpx.Response) -> float | None:
     """The wait a 429 asks for, when it is short enough to wait out."""
     if resp.status_code != 429:
@@ -100,7 +114,8 @@ class HttpBackend:
             body = self.client.call("POST", "/index/upload", data=form,
                                     files=[("files", (p.name, p.read_bytes())) for p in group])
             out += [IndexedFile(r["status"], r.get("filename"), r.get("image_id"),
-                                (r.get("error") or {}).get("message")) for r in body["results"]]
+                                (r.get("error") or {}).get("message"), r.get("duplicate_of"))
+                    for r in body["results"]]
         advance(len(files))
         return out
 
@@ -108,18 +123,23 @@ class HttpBackend:
         """Nothing: the server keeps its own index in shape."""
 
     def search(self, query: Query) -> Hits:
-        if query.image is not None:
-            form = {"top_k": str(query.top_k), "text": query.text or "",
-                    "filter": json.dumps(query.filter) if query.filter else "",
-                    "threshold": "" if query.threshold is None else str(query.threshold)}
+        options = query.options()
+        if query.image is not None:  # multipart: JSON-valued options as JSON strings
+            form = {k: json.dumps(v) if isinstance(v, dict | list | bool) else str(v)
+                    for k, v in options.items() if v not in (None, [], "")}
             body = self.client.call("POST", "/search/image", files={
-                "file": (query.image_name, query.image)}, data={k: v for k, v in form.items() if v})
+                "file": (query.image_name, query.image)}, data=form)
         else:
-            body = self.client.call("POST", "/search", json={
-                "text": query.text, "top_k": query.top_k, "threshold": query.threshold,
-                "filter": query.filter})
-        return Hits([Hit(r["image_id"], r["score"], r.get("filename"), r.get("label"))
-                     for r in body["results"]], body["search_time_ms"])
+            body = self.client.call("POST", "/search", json=options)
+        return hits_from_body(body)
+
+    def duplicate_groups(self, distance: float | None) -> dict[str, Any]:
+        params = {"distance": distance} if distance else {}
+        body: dict[str, Any] = self.client.call("GET", "/duplicates", params=params)
+        return body
+
+    def thumbnail(self, image_id: str) -> bytes | None:
+        return self.client.raw(f"/images/{quote(image_id, safe='')}/thumbnail")
 
     def stats(self) -> dict[str, Any]:
         body: dict[str, Any] = self.client.call("GET", "/stats")

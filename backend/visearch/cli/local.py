@@ -9,15 +9,32 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from visearch.api.schemas import StatsResponse
-from visearch.cli.backend import CliError, Hit, Hits, IndexedFile, Labeller, Query
+from pydantic import ValidationError
+
+from visearch.api import API_PREFIX
+from visearch.api.schemas import (
+    DuplicateGroupsResponse,
+    SearchRequest,
+    SearchResponse,
+    StatsResponse,
+)
+from visearch.cli.backend import (
+    FALLBACK_DISTANCE,
+    CliError,
+    Hits,
+    IndexedFile,
+    Labeller,
+    Query,
+    hits_from_body,
+    validation_message,
+)
 from visearch.config import ConfigError, Settings, load_settings
 from visearch.errors import VisearchError
-from visearch.ingest.decode import decode_image
 from visearch.logs import configure_logging
 from visearch.models.base import ModelLoadError
 from visearch.runtime import Runtime
-from visearch.services.search import SearchQuery
+from visearch.services import dedup
+from visearch.services.search import Term
 from visearch.store.base import StoreError
 
 
@@ -42,6 +59,8 @@ def open_runtime(settings: Settings) -> Runtime:
         if "in use" in str(exc) or "lock" in str(exc):
             hint = " (is `visearch serve` running? then pass --api http://127.0.0.1:8000)"
         raise CliError(f"{exc}{hint}") from None
+    except VisearchError as exc:  # e.g. a full disk
+        raise CliError(exc.message) from None
 
 
 class LocalBackend:
@@ -60,7 +79,8 @@ class LocalBackend:
         results = self.runtime.indexer.index_files(files, metadata=lambda _: metadata,
                                                    label=label, progress=advance)
         return [IndexedFile(r.status, r.filename, r.image_id,
-                            r.error.message if r.error else None) for r in results]
+                            r.error.message if r.error else None, r.duplicate_of)
+                for r in results]
 
     def finish_index(self, describe: Callable[[str], None]) -> None:
         """Build the HNSW graph once, after the bulk load. It blocks the process, which is
@@ -69,19 +89,29 @@ class LocalBackend:
         self.runtime.store.optimize()
 
     def search(self, query: Query) -> Hits:
-        settings = self.runtime.settings
+        """Validated like an API request, answered by the same service and response model."""
         try:
-            image = None
-            if query.image is not None:
-                image = decode_image(query.image, max_bytes=settings.max_upload_bytes,
-                                     max_pixels=settings.max_pixels).image
-            outcome = self.runtime.searcher.search(SearchQuery(
-                text=query.text, image=image, top_k=query.top_k, threshold=query.threshold,
-                flt=query.filter))
+            body = SearchRequest.model_validate(query.options())
+        except ValidationError as exc:
+            raise CliError(validation_message(exc)) from None
+        terms = [Term(text=t.text, weight=t.weight) for t in body.terms]
+        try:
+            outcome = self.runtime.searcher.search(body.to_query(query.image, terms))
         except VisearchError as exc:  # a bad image, query or filter
             raise CliError(exc.message) from None
-        return Hits([Hit(p.id, p.score, p.payload.get("filename"), p.payload.get("label"))
-                     for p in outcome.results], outcome.search_time_ms)
+        return hits_from_body(SearchResponse.from_outcome(outcome, API_PREFIX).model_dump())
+
+    def duplicate_groups(self, distance: float | None) -> dict[str, Any]:
+        d = distance or self.runtime.settings.near_duplicate_distance or FALLBACK_DISTANCE
+        try:
+            groups, images = dedup.duplicate_groups(self.runtime.store, d)
+        except VisearchError as exc:
+            raise CliError(exc.message) from None
+        return DuplicateGroupsResponse.of(groups, images, d).model_dump(mode="json")
+
+    def thumbnail(self, image_id: str) -> bytes | None:
+        path = self.runtime.files.thumbnail(image_id)
+        return path.read_bytes() if path is not None else None
 
     def stats(self) -> dict[str, Any]:
         return StatsResponse.of(self.runtime, self.runtime.store.count()).model_dump(mode="json")

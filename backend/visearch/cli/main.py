@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -29,6 +30,7 @@ from visearch.cli.output import (
     console,
     err_console,
     fail,
+    print_duplicate_groups,
     print_hits,
     print_index_summary,
     print_job,
@@ -38,6 +40,30 @@ from visearch.cli.output import (
 )
 from visearch.cli.train import train_adapter_command
 from visearch.ingest.scan import iter_image_files
+
+
+class Strategy(StrEnum):
+    average_vector = "average_vector"
+    best_score = "best_score"
+    sum_scores = "sum_scores"
+    relevance_feedback = "relevance_feedback"
+
+
+class CutoffMode(StrEnum):
+    off = "off"
+    auto = "auto"
+
+
+class SortField(StrEnum):
+    relevance = "relevance"
+    taken_at = "taken_at"
+    indexed_at = "indexed_at"
+
+
+class Order(StrEnum):
+    desc = "desc"
+    asc = "asc"
+
 
 app = typer.Typer(help="visearch: multimodal image search.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -126,12 +152,13 @@ def index(
             elapsed = bar.tasks[0].elapsed or 0
             if elapsed:
                 bar.update(task, rate=f"{bar.tasks[0].completed / elapsed:.1f} img/s")
-        if any(f.status == "indexed" for f in done):
+        if any(f.status in ("indexed", "near_duplicate") for f in done):
             backend.finish_index(lambda step: bar.update(task, description=step))
     failures = [f for f in done if f.status == "failed"]
     print_index_summary({
         "indexed": sum(f.status == "indexed" for f in done),
         "already_indexed": sum(f.status == "duplicate" for f in done),
+        "near_duplicates": sum(f.status == "near_duplicate" for f in done),
         "skipped": _count_skipped(paths, images), "failed": len(failures),
         "failures": [{"file": f.filename or "?", "reason": f.message or ""} for f in failures],
     }, as_json)
@@ -149,19 +176,54 @@ def _index_as_job(api: str | None, paths: list[Path], meta: dict[str, Any]) -> N
     raise typer.Exit(exit_code(job))
 
 
+def _weighted(value: str, flag: str) -> tuple[str, float]:
+    """``TEXT`` or ``TEXT@WEIGHT`` (e.g. ``"in red@0.5"``)."""
+    text, sep, weight = value.rpartition("@")
+    if sep:
+        try:
+            return text, float(weight)
+        except ValueError:
+            pass
+    if not value.strip():
+        fail(f"{flag} needs a text")
+    return value, 1.0
+
+
 @app.command("search")
 def search_cmd(
     text: Annotated[str | None, typer.Argument(help="What to look for.")] = None,
     image: Annotated[Path | None, typer.Option("--image", "-i", help="Search by this image.")] = None,
+    term: Annotated[list[str] | None, typer.Option(
+        "--term", help="Another text term, TEXT or TEXT@WEIGHT (repeat).")] = None,
+    not_: Annotated[list[str] | None, typer.Option(
+        "--not", help="Push results away from this text (a term of weight -1; repeat).")] = None,
+    like: Annotated[list[str] | None, typer.Option(
+        "--like", help="An indexed image id you like (relevance feedback; repeat).")] = None,
+    dislike: Annotated[list[str] | None, typer.Option(
+        "--dislike", help="An indexed image id you dislike (repeat).")] = None,
+    strategy: Annotated[Strategy, typer.Option(
+        help="How likes and dislikes refine the query.")] = Strategy.average_vector,
+    diversity: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="0 off; up to 1: fewer near-identical results (MMR).")] = 0.0,
+    cutoff: Annotated[CutoffMode, typer.Option(
+        help="auto: stop where results stop being relevant.")] = CutoffMode.off,
+    sort: Annotated[SortField, typer.Option(
+        help="relevance, or a date (of the results above the cutoff).")] = SortField.relevance,
+    order: Annotated[Order, typer.Option(help="Direction of a date sort.")] = Order.desc,
+    collapse: Annotated[bool, typer.Option(
+        "--collapse", help="One result per near-duplicate group.")] = False,
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1)] = 10,
     threshold: Annotated[float | None, typer.Option(help="Minimum score.")] = None,
     filter_: Annotated[str | None, typer.Option("--filter", help='JSON, e.g. {"label": "dress"}')] = None,
     api: ApiOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Search by text, by an example image, or both."""
-    if not text and not image:
-        fail("give a text query, --image PATH, or both")
+    """Search by text, an example image, weighted terms and liked/disliked images, e.g.
+    visearch search "beach" --not people --like ID --dislike ID --diversity 0.3 --sort indexed_at"""
+    terms = [_weighted(t, "--term") for t in term or []]
+    terms += [(t, -1.0) for t in not_ or []]
+    if not (text or image or terms or like or dislike):
+        fail("give a text query, --image PATH, --term, or --like / --dislike image ids")
     flt = None
     if filter_:
         try:
@@ -172,10 +234,38 @@ def search_cmd(
         fail(f"no such image: {image}")
     query = Query(text=text, image=image.read_bytes() if image else None,
                   image_name=image.name if image else "query", top_k=top_k,
-                  threshold=threshold, filter=flt)
+                  threshold=threshold, filter=flt, terms=tuple(terms), like=tuple(like or ()),
+                  dislike=tuple(dislike or ()), strategy=strategy.value, diversity=diversity,
+                  cutoff=cutoff.value, sort=sort.value, order=order.value, collapse=collapse)
     with reported(), open_backend(api) as backend:
         hits = backend.search(query)
     print_hits(hits, as_json)
+
+
+@app.command()
+def dedup(
+    distance: Annotated[float | None, typer.Option(
+        min=0.0, max=0.5, help="Cosine distance of near-duplicates (default "
+        "VISEARCH_NEAR_DUPLICATE_DISTANCE).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the groups as JSON here.")] = None,
+    sheet: Annotated[Path | None, typer.Option(
+        help="Draw a contact sheet PNG of the groups here.")] = None,
+    api: ApiOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Report the groups of near-duplicate images in the index (JSON and a contact sheet)."""
+    from visearch.services.dedup import DuplicateGroup, contact_sheet
+
+    with reported(), open_backend(api) as backend:
+        body = backend.duplicate_groups(distance or None)
+        if sheet is not None:
+            groups = [DuplicateGroup(g["original"], g["members"]) for g in body["groups"]]
+            contact_sheet(groups, backend.thumbnail, sheet)
+    if out is not None:
+        out.write_text(json.dumps(body, indent=2) + "\n")
+    print_duplicate_groups(body, as_json)
+    if sheet is not None and not as_json:
+        console.print(f"contact sheet: {sheet}")
 
 
 @app.command()

@@ -50,23 +50,51 @@ def print_index_summary(summary: dict[str, Any], as_json: bool) -> None:
         return
     console.print(
         f"indexed {summary['indexed']}, already indexed {summary['already_indexed']}, "
-        f"skipped {summary['skipped']} non-image files, failed {summary['failed']}"
+        + (f"near-duplicates {summary['near_duplicates']}, "
+           if summary.get("near_duplicates") else "")
+        + f"skipped {summary['skipped']} non-image files, failed {summary['failed']}"
     )
     for failure in summary["failures"][:20]:
         err_console.print(f"  [red]failed[/] {failure['file']}: {failure['reason']}")
 
 
 def print_hits(hits: Hits, as_json: bool) -> None:
+    cutoff = hits.cutoff or {}
     if as_json:
         console.print_json(data={"results": [
-            {"image_id": h.image_id, "score": h.score, "filename": h.filename, "label": h.label}
-            for h in hits.results], "search_time_ms": hits.search_time_ms})
+            {"image_id": h.image_id, "score": h.score, "filename": h.filename, "label": h.label,
+             "taken_at": h.taken_at, "duplicate_of": h.duplicate_of}
+            for h in hits.results], "search_time_ms": hits.search_time_ms, "cutoff": cutoff})
         return
-    table = Table(title=f"{len(hits.results)} results in {hits.search_time_ms:.1f} ms")
-    for col in ("#", "score", "file", "label", "image id"):
+    title = f"{len(hits.results)} results in {hits.search_time_ms:.1f} ms"
+    if cutoff.get("method") not in (None, "off"):
+        title += f" ({cutoff['cut']} cut below {cutoff['method']} cutoff {cutoff['score']})" \
+            if cutoff.get("score") is not None else f" (cutoff {cutoff['method']})"
+    table = Table(title=title)
+    dated = any(h.taken_at for h in hits.results)
+    for col in ("#", "score", "file", "label", *(["taken"] if dated else []), "image id"):
         table.add_column(col)
     for n, h in enumerate(hits.results, 1):
-        table.add_row(str(n), f"{h.score:.4f}", h.filename or "", h.label or "", h.image_id[:16])
+        taken = [(h.taken_at or "")[:19]] if dated else []
+        table.add_row(str(n), f"{h.score:.4f}", h.filename or "", h.label or "", *taken,
+                      h.image_id[:16])
+    console.print(table)
+
+
+def print_duplicate_groups(body: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        console.print_json(data=body)
+        return
+    groups = body["groups"]
+    table = Table(title=f"{len(groups)} groups of near-duplicates among {body['images']} images "
+                        f"(distance {body['distance']})")
+    for col in ("group", "original", "copies"):
+        table.add_column(col)
+    for n, g in enumerate(groups, 1):
+        first = g["members"][0]
+        copies = ", ".join(f"{m.get('filename') or m['image_id'][:16]} ({m['similarity']:.3f})"
+                           for m in g["members"][1:])
+        table.add_row(str(n), first.get("filename") or first["image_id"][:16], copies)
     console.print(table)
 
 

@@ -293,21 +293,14 @@ def _embed_texts(
 def _embed_images(
     ctx: EvalContext, paths: Sequence[Path], what: str, chunk: int = 64
 ) -> tuple[np.ndarray, float]:
-    """Query images decoded like uploads and embedded through the searcher."""
-    from visearch.ingest.decode import decode_image
-
-    settings = ctx.runtime.settings
+    """Query images as bytes through the searcher, which decodes them like uploads."""
     parts = []
     started = time.perf_counter()
     with ctx.bar(what, len(paths)) as advance:
         for i in range(0, len(paths), chunk):
             batch = paths[i : i + chunk]
-            images = [
-                decode_image(p.read_bytes(), max_bytes=settings.max_upload_bytes,
-                             max_pixels=settings.max_pixels).image
-                for p in batch
-            ]
-            parts.append(np.asarray(ctx.runtime.searcher.embed_images(images), dtype=np.float32))
+            vectors = ctx.runtime.searcher.image_vectors([p.read_bytes() for p in batch])
+            parts.append(np.asarray(vectors, dtype=np.float32))
             advance(len(batch))
     elapsed = (time.perf_counter() - started) * 1000
     return np.concatenate(parts), elapsed / max(len(paths), 1)

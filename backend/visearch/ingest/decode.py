@@ -7,20 +7,33 @@ not decode), so a decompression bomb costs a few microseconds. PIL's globals
 (``MAX_IMAGE_PIXELS``, ``LOAD_TRUNCATED_IMAGES``) are only read, never changed:
 ``LOAD_TRUNCATED_IMAGES`` must stay ``False`` (PIL's default) so that a truncated file is an
 error instead of a half-grey picture.
+
+Memory: a 64-megapixel image is 192 MB of RGB once decoded, and a batch holds many. With
+``max_side`` the image is scaled down right after decoding (JPEGs are decoded at a reduced
+scale to begin with, PIL's ``draft``), and a ``DecodeBudget`` bounds the pixels being decoded
+at once: large images wait their turn instead of pushing the process out of memory.
+``ImageDecoder`` bundles the configured limits; the indexer and the search route use it.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import io
+import os
 import re
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, cast
+from typing import TYPE_CHECKING, BinaryIO, cast
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from visearch.errors import VisearchError
+
+if TYPE_CHECKING:
+    from visearch.config import Settings
 
 SUPPORTED_FORMATS: tuple[str, ...] = ("jpeg", "png", "webp", "gif", "bmp", "tiff")
 
@@ -38,6 +51,10 @@ _OPEN_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 _SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"II*\x00", b"MM\x00*")
 _WHITE = (255, 255, 255)
 _DATA_URL = re.compile(r"^data:([^,;]*)((?:;[^,;]*)*),", re.IGNORECASE)
+#: Peak bytes per pixel while decoding (RGBA, plus the RGB copy made from it).
+BYTES_PER_PIXEL = 8
+#: Images up to this many pixels decode without taking from the budget (a phone photo).
+SMALL_PIXELS = 4_000_000
 
 
 class ImageError(VisearchError, ValueError):
@@ -55,9 +72,59 @@ class ImageError(VisearchError, ValueError):
     }
 
 
+class DecodeBudget:
+    """How many pixels may be decoded at once, across threads.
+
+    A decode of more than ``SMALL_PIXELS`` takes its pixel count (at most the whole budget, so
+    any single allowed image can still be decoded alone) and waits while the budget is spent.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.capacity = max(max_bytes // BYTES_PER_PIXEL, SMALL_PIXELS)
+        self._available = self.capacity
+        self._cond = threading.Condition()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DecodeBudget:
+        """``VISEARCH_DECODE_MEMORY_MB``, or an eighth of the memory (256 MB to 2 GB)."""
+        mb = settings.decode_memory_mb or min(max(_memory_bytes() // 8 // 2**20, 256), 2048)
+        return cls(mb * 2**20)
+
+    @contextlib.contextmanager
+    def reserve(self, pixels: int) -> Iterator[None]:
+        need = min(pixels, self.capacity) if pixels > SMALL_PIXELS else 0
+        with self._cond:
+            self._cond.wait_for(lambda: self._available >= need)
+            self._available -= need
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._available += need
+                self._cond.notify_all()
+
+    @property
+    def in_use(self) -> int:
+        """Pixels being decoded right now (for tests and metrics)."""
+        with self._cond:
+            return self.capacity - self._available
+
+
+def _memory_bytes() -> int:
+    """The memory this process may use: the cgroup limit when there is one, else the RAM."""
+    try:
+        limit = open("/sys/fs/cgroup/memory.max").read().strip()  # noqa: SIM115
+        if limit.isdigit():
+            return int(limit)
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
 @dataclass(frozen=True)
 class DecodedImage:
-    """An upload decoded to RGB with orientation applied; width/height are after rotation."""
+    """An upload decoded to RGB with orientation applied; width/height are after rotation and
+    before any downscaling (the image's own size), ``image`` may be smaller (``max_side``)."""
 
     image: Image.Image
     format: str
@@ -66,13 +133,21 @@ class DecodedImage:
     nbytes: int
 
 
-def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> DecodedImage:
+def decode_image(
+    data: bytes,
+    *,
+    max_bytes: int,
+    max_pixels: int,
+    max_side: int | None = None,
+    budget: DecodeBudget | None = None,
+) -> DecodedImage:
     """Decode JPEG/PNG/WebP/GIF/BMP/TIFF bytes to RGB; raise ``ImageError`` on bad input.
 
     GIF and animated WebP give their first frame; alpha is composited on white; the EXIF
     orientation is applied. CPU-bound: call it from a worker thread in async code. PIL's own
     bomb check still applies on top of ``max_pixels``: above 2 x ``Image.MAX_IMAGE_PIXELS``
-    (about 179 Mpx by default) an image is always ``too_many_pixels``.
+    (about 179 Mpx by default) an image is always ``too_many_pixels``. ``max_side`` scales the
+    result down to that longer side; ``budget`` bounds concurrent large decodes.
     """
     if not data:
         raise ImageError("the image is empty (0 bytes)", code="empty")
@@ -99,9 +174,22 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> DecodedImag
 
     try:
         fmt = _check_header(img, max_pixels)
-        img.load()  # the first frame for animations: Image.open leaves frame 0 current
-        _apply_orientation(img)
-        rgb = _to_rgb(img)
+        width, height = img.size
+        with budget.reserve(width * height) if budget else contextlib.nullcontext():
+            if max_side is not None and fmt == "jpeg":
+                img.draft("RGB", _fit(img.size, max_side))  # decode at 1/2, 1/4 or 1/8 scale
+            img.load()  # the first frame for animations: Image.open leaves frame 0 current
+            loaded = img.size
+            _apply_orientation(img)
+            if img.size != loaded:  # rotated by 90 degrees
+                width, height = height, width
+            rgb = _to_rgb(img)
+            if max_side is not None and max(rgb.size) > max_side:
+                small = rgb.resize(_fit(rgb.size, max_side), Image.Resampling.LANCZOS,
+                                   reducing_gap=3.0)
+                if rgb is not img:
+                    rgb.close()
+                rgb = small
     except ImageError:
         img.close()
         raise
@@ -116,7 +204,37 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> DecodedImag
         raise ImageError(f"the image data is broken or truncated: {exc}", code="corrupt") from None
     if rgb is not img:
         img.close()
-    return DecodedImage(image=rgb, format=fmt, width=rgb.width, height=rgb.height, nbytes=len(data))
+    return DecodedImage(image=rgb, format=fmt, width=width, height=height, nbytes=len(data))
+
+
+@dataclass(frozen=True)
+class ImageDecoder:
+    """``decode_image`` with the configured limits: the byte and pixel limits, the size images
+    are kept at (``VISEARCH_STORED_IMAGE_MAX_SIDE``) and the shared ``DecodeBudget``."""
+
+    max_bytes: int
+    max_pixels: int
+    max_side: int | None = None
+    budget: DecodeBudget | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ImageDecoder:
+        return cls(settings.max_upload_bytes, settings.max_pixels,
+                   settings.stored_image_max_side, DecodeBudget.from_settings(settings))
+
+    def decode(self, data: bytes, max_side: int | None = None) -> DecodedImage:
+        """``max_side``: a smaller longer side than the configured one, for callers that
+        need fewer pixels (the indexer when the original bytes are what is stored)."""
+        side = self.max_side if max_side is None else min(max_side, self.max_side or max_side)
+        return decode_image(data, max_bytes=self.max_bytes, max_pixels=self.max_pixels,
+                            max_side=side, budget=self.budget)
+
+
+def _fit(size: tuple[int, int], max_side: int) -> tuple[int, int]:
+    """``size`` scaled so its longer side is ``max_side`` (never below 1 pixel)."""
+    width, height = size
+    scale = max_side / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def read_capped(stream: BinaryIO, max_bytes: int) -> bytes:

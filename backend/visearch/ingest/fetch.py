@@ -9,9 +9,9 @@ and it runs for every new connection, so every redirect hop (followed here, one 
 checked too. TLS still verifies the certificate against the URL's host name. Environment
 proxies are ignored (``trust_env=False``): a proxy would hide the real destination.
 
-Residual risks: the synchronous resolver (``socket.getaddrinfo``) cannot be interrupted, so
-a very slow DNS server can hold a sync fetch past its deadline (the async variant abandons
-it); ``allow_hosts`` entries bypass the address rule entirely.
+Fetches are blocking (the service runs them on its worker threads, like decoding). Residual
+risks: the resolver (``socket.getaddrinfo``) cannot be interrupted, so a very slow DNS server
+can hold a fetch past its deadline; ``allow_hosts`` entries bypass the address rule entirely.
 
 Errors are ``FetchError`` (an ``ImageError``): 400 for a malformed or non-http(s) URL, 422
 when the URL is fine but what it points at is not acceptable (blocked address, unresolvable
@@ -31,8 +31,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import anyio
-import anyio.to_thread
 import httpcore
 import httpx
 
@@ -206,36 +204,7 @@ class _GuardedSyncBackend(httpcore.SyncBackend):
         raise error
 
 
-class _GuardedAsyncBackend(httpcore.AnyIOBackend):
-    """Async twin of ``_GuardedSyncBackend``; resolution runs in a worker thread."""
-
-    def __init__(self, guard: _AddressGuard) -> None:
-        self._guard = guard
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        addresses = await anyio.to_thread.run_sync(
-            self._guard.resolve, host, port, abandon_on_cancel=True
-        )
-        error: httpcore.ConnectError | None = None
-        for address in addresses:
-            try:
-                return await super().connect_tcp(
-                    address, port, timeout, local_address, socket_options
-                )
-            except httpcore.ConnectError as exc:
-                error = exc
-        assert error is not None
-        raise error
-
-
-# httpx has no public hook for the network backend; the transports below replace the pool
+# httpx has no public hook for the network backend; the transport below replaces the pool
 # that HTTPTransport builds (`_pool`, stable since httpx 0.18) with one using the guard.
 class _GuardedTransport(httpx.HTTPTransport):
     def __init__(
@@ -251,27 +220,13 @@ class _GuardedTransport(httpx.HTTPTransport):
         )
 
 
-class _GuardedAsyncTransport(httpx.AsyncHTTPTransport):
-    def __init__(
-        self, guard: _AddressGuard, limits: httpx.Limits, ssl_context: ssl.SSLContext
-    ) -> None:
-        super().__init__(verify=ssl_context, trust_env=False, limits=limits)
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=ssl_context,
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=_GuardedAsyncBackend(guard),
-        )
-
-
 class UrlFetcher:
     """Fetch image bytes over http(s) with limits; safe to share between threads.
 
     ``timeout_s`` bounds each connect/read; ``total_timeout_s`` (default 3 x ``timeout_s``)
     bounds a whole fetch including waiting for one of the ``concurrency`` slots, redirects and
     a slowly dripping body. ``resolver`` (host, port) -> addresses replaces the OS resolver
-    and ``ssl_context`` the default CA bundle. Use one event loop per fetcher for ``afetch``.
+    and ``ssl_context`` the default CA bundle.
     """
 
     def __init__(
@@ -304,14 +259,7 @@ class UrlFetcher:
             follow_redirects=False,
             trust_env=False,
         )
-        self._aclient = httpx.AsyncClient(
-            transport=_GuardedAsyncTransport(guard, limits, ssl_context),
-            headers=_HEADERS,
-            follow_redirects=False,
-            trust_env=False,
-        )
         self._slots = threading.BoundedSemaphore(concurrency)
-        self._aslots: anyio.Semaphore | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> UrlFetcher:
@@ -336,26 +284,8 @@ class UrlFetcher:
         finally:
             self._slots.release()
 
-    async def afetch(self, url: str) -> FetchedImage:
-        """Download ``url`` without blocking the event loop; raise ``FetchError``."""
-        deadline = time.monotonic() + self.total_timeout_s
-        start = _parse_url(url)
-        if self._aslots is None:
-            self._aslots = anyio.Semaphore(self.concurrency)
-        try:
-            with anyio.fail_after(self.total_timeout_s), _mapped_errors():
-                async with self._aslots:
-                    return await self._afetch(start, deadline)
-        except TimeoutError:
-            raise _timeout_error(self.total_timeout_s) from None
-
     def close(self) -> None:
         """Close the blocking client's connections."""
-        self._client.close()
-
-    async def aclose(self) -> None:
-        """Close both clients (call this on shutdown of an async app)."""
-        await self._aclient.aclose()
         self._client.close()
 
     def __enter__(self) -> UrlFetcher:
@@ -363,12 +293,6 @@ class UrlFetcher:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    async def __aenter__(self) -> UrlFetcher:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
     def _fetch(self, url: httpx.URL, deadline: float) -> FetchedImage:
         for _ in range(self.max_redirects + 1):
@@ -382,25 +306,6 @@ class UrlFetcher:
                     return FetchedImage(data, content_type, str(response.url))
             finally:
                 response.close()
-            url = target
-        raise self._too_many_redirects()
-
-    async def _afetch(self, url: httpx.URL, deadline: float) -> FetchedImage:
-        for _ in range(self.max_redirects + 1):
-            request = self._aclient.build_request("GET", url, timeout=self._timeout(deadline))
-            response = await self._aclient.send(request, stream=True)
-            try:
-                target = _redirect_target(response)
-                if target is None:
-                    content_type = _check_response(response, self.max_bytes)
-                    chunks: list[bytes] = []
-                    size = 0
-                    async for chunk in response.aiter_raw():
-                        size = self._count(size, chunk, deadline)
-                        chunks.append(chunk)
-                    return FetchedImage(b"".join(chunks), content_type, str(response.url))
-            finally:
-                await response.aclose()
             url = target
         raise self._too_many_redirects()
 

@@ -55,7 +55,7 @@ def check_metadata(value: object, limits: MetadataLimits, name: str = "metadata"
     reason = plainjson.problem(value, max_depth=limits.max_depth, name=name)
     if reason is not None:
         raise MetadataError(reason)
-    keys, stack = 0, [value]
+    keys, stack = 0, list[Any]([value])
     while stack:
         item = stack.pop()
         strings = list(item) if isinstance(item, dict) else []
@@ -98,11 +98,13 @@ def check_label(label: object) -> str | None:
     return label
 
 
-def clean_filename(name: str | None) -> str | None:
-    """A file name fit to store and show: invalid Unicode replaced (a file system's undecodable
-    bytes, a hostile multipart header), control characters dropped, length bounded."""
-    if name is None:
+def clean_text(text: str | None, max_chars: int = MAX_FILENAME_CHARS) -> str | None:
+    """A file name or path fit to store and show: invalid Unicode replaced (a file system's
+    undecodable bytes, a hostile multipart header), control characters dropped, length
+    bounded. File names are cleaned rather than refused: the caller may not control them."""
+    if text is None:
         return None
-    text = name.encode("utf-8", "replace").decode("utf-8") if not plainjson.is_unicode(name) else name
+    if not plainjson.is_unicode(text):
+        text = text.encode("utf-8", "replace").decode("utf-8")
     text = "".join(ch for ch in text if ch.isprintable())
-    return text[:MAX_FILENAME_CHARS] or None
+    return text[:max_chars] or None

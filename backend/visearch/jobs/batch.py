@@ -52,8 +52,13 @@ def process_batch(
     if runnable:
         results = indexer.index_items([item for _, _, item in runnable])
         for (i, spec, _), res in zip(runnable, results, strict=True):
-            if res.status == "indexed":
+            if res.status == "indexed" or (
+                res.status == "near_duplicate" and indexer.settings.near_duplicate_action != "skip"
+            ):
                 outcomes.append(ItemOutcome(i, "done", source=spec.source))
+            elif res.status == "near_duplicate":
+                outcomes.append(ItemOutcome(i, "skipped", "near_duplicate",
+                                            f"near-duplicate of {res.duplicate_of}", spec.source))
             elif res.status == "duplicate":
                 if i in start.reattempted:  # written by an attempt that died before recording
                     outcomes.append(ItemOutcome(i, "done", source=spec.source))

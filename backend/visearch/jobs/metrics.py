@@ -11,12 +11,15 @@ from collections.abc import Iterator
 from typing import Any, Protocol
 
 import structlog
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 log = structlog.get_logger(__name__)
 
+#: What became of one delivery of a batch (``visearch_job_batches_total{outcome}``).
+BATCH_OUTCOMES = ("done", "retried", "failed", "poison")
+_BATCH_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 JOB_STATES = ("submitted", "completed", "completed_with_errors", "failed", "cancelled")
 ITEM_OUTCOMES = ("done", "failed", "skipped")
 
@@ -77,3 +80,22 @@ class JobMetricsCollector(Collector):
         for outcome in ITEM_OUTCOMES:
             items.add_metric([outcome], float(totals.get(f"items_{outcome}", 0)))
         return iter((depth, dead, jobs, items))
+
+
+class BatchMetrics:
+    """Batches a worker ran: how each delivery ended and how long it took (observed by the
+    Celery task, on the worker's registry)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.batches = Counter("visearch_job_batches", "Job batch deliveries by outcome: done, "
+                               "retried (runs again later), failed (gave up), poison",
+                               ["outcome"], registry=registry)
+        self.duration = Histogram("visearch_job_batch_duration_seconds",
+                                  "Time of one batch delivery, from start to verdict",
+                                  buckets=_BATCH_BUCKETS, registry=registry)
+        for outcome in BATCH_OUTCOMES:  # every outcome has a series from the start
+            self.batches.labels(outcome)
+
+    def observe(self, outcome: str, seconds: float) -> None:
+        self.batches.labels(outcome).inc()
+        self.duration.observe(seconds)

@@ -17,8 +17,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from visearch import plainjson
 from visearch.config import Settings
 from visearch.errors import VisearchError
+from visearch.ingest.metadata import MetadataLimits, check_metadata
 from visearch.ingest.scan import iter_image_files
 from visearch.services.indexing import IndexItem
 
@@ -131,8 +133,8 @@ def _url_name(url: str) -> str | None:
 def is_allowed(path: Path, roots: Iterable[Path]) -> bool:
     """True when ``path`` (symlinks resolved) lies under one of ``roots``."""
     try:
-        real = path.expanduser().resolve(strict=False)
-    except (OSError, RuntimeError):
+        real = path.resolve(strict=False)
+    except (OSError, RuntimeError, ValueError):  # ValueError: a NUL byte
         return False
     for root in roots:
         try:
@@ -144,9 +146,11 @@ def is_allowed(path: Path, roots: Iterable[Path]) -> bool:
 
 
 def _allowed_path(raw: str, settings: Settings, what: str) -> Path:
-    path = Path(raw).expanduser()
-    if not path.is_absolute():
-        raise JobSpecError(f"the {what} path must be absolute: {raw}", code="invalid_path")
+    # A client's "~" means nothing on the server: paths are taken as given, never expanded.
+    path = Path(raw)
+    if not path.is_absolute() or "\x00" in raw:
+        raise JobSpecError(f"the {what} path must be an absolute server-side path "
+                           f"(~ is not expanded): {raw!r}", code="invalid_path")
     if not settings.allowed_roots:
         raise JobSpecError(
             f"server-side {what}s are disabled: set VISEARCH_ALLOWED_ROOTS to the folders "
@@ -180,6 +184,10 @@ def expand_job(spec: JobSpec, settings: Settings) -> list[ItemSpec]:
             f"the job has {len(items)} items; the limit is {settings.job_max_items} "
             "(VISEARCH_JOB_MAX_ITEMS): split it", code="too_many_items", status=413,
         )
+    limits = MetadataLimits.from_settings(settings)  # refused now, not item by item later
+    for number, item in enumerate(items, start=1):
+        if item.metadata:
+            check_metadata(item.metadata, limits, name=f"item {number} metadata")
     return items
 
 
@@ -200,7 +208,7 @@ def _entry_item(entry: ManifestEntry, metadata: dict[str, Any], base: Path | Non
     if entry.url is not None:
         return ItemSpec(url=entry.url.strip(), image_id=entry.image_id,
                         metadata=_merge(metadata, entry.metadata))
-    path = Path(entry.path or "").expanduser()
+    path = Path(entry.path or "")  # as given: "~" is not expanded (see _allowed_path)
     if base is not None and not path.is_absolute():
         path = base / path
     return ItemSpec(path=str(path), image_id=entry.image_id,
@@ -234,10 +242,14 @@ def parse_manifest(
         if not line.strip():
             continue
         try:
-            entry = ManifestEntry.model_validate(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise JobSpecError(f"{name} line {lineno}: not JSON ({exc.msg})",
+            raw = json.loads(line)
+        except (ValueError, RecursionError) as exc:  # not JSON, huge integers, deep nesting
+            raise JobSpecError(f"{name} line {lineno}: not JSON ({getattr(exc, 'msg', exc)})",
                                code="invalid_manifest") from None
+        if (reason := plainjson.problem(raw, name="entry")) is not None:
+            raise JobSpecError(f"{name} line {lineno}: {reason}", code="invalid_manifest")
+        try:
+            entry = ManifestEntry.model_validate(raw)
         except ValidationError as exc:
             err = exc.errors()[0]
             where = ".".join(str(p) for p in err["loc"])

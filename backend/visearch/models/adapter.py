@@ -63,6 +63,8 @@ class AdapterEmbedder(Embedder):
         self.model_id = model_id
         self.dim = image_head.config.out_dim
         self.device = base.device
+        self.precision = base.precision
+        self.image_transform = base.image_transform
         self._lock = threading.Lock()
 
     def _apply(self, head: Head, vectors: np.ndarray) -> np.ndarray:
@@ -78,6 +80,9 @@ class AdapterEmbedder(Embedder):
 
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         return self._apply(self.image_head, self.base.embed_images(images))
+
+    def embed_pixels(self, pixels: np.ndarray) -> np.ndarray:
+        return self._apply(self.image_head, self.base.embed_pixels(pixels))
 
     def describe(self) -> dict[str, object]:
         return {**super().describe(), "base_model_id": self.base.model_id}
@@ -109,7 +114,9 @@ def adapter_model_id(path: Path) -> str:
     return local_model_id(path)
 
 
-def load_adapter_model(path: Path, device: str = "cpu", batch_size: int = 32) -> Embedder:
+def load_adapter_model(
+    path: Path, device: str = "cpu", batch_size: int = 32, precision: str = "fp32"
+) -> Embedder:
     """Load a ``train-adapter`` output directory as an ``Embedder``."""
     path = Path(path)
     config = _read_config(path)
@@ -117,9 +124,9 @@ def load_adapter_model(path: Path, device: str = "cpu", batch_size: int = 32) ->
         raise ModelLoadError(f"{path} is not a visearch adapter directory (no valid config.json)")
     kind = config.get("kind")
     if kind == KIND_OFFLINE:
-        from visearch.models.offline import OfflineEmbedder
+        from visearch.models.offline import load_offline_model
 
-        return OfflineEmbedder(path, device=device, batch_size=batch_size)
+        return load_offline_model(device, batch_size, precision, model_dir=path)
     if kind != KIND_ADAPTER:
         raise ModelLoadError(f"{path}: unknown adapter kind {kind!r}")
     from visearch.models.clip import ClipEmbedder, weights_fingerprint
@@ -135,6 +142,7 @@ def load_adapter_model(path: Path, device: str = "cpu", batch_size: int = 32) ->
             f"the adapter in {path} was trained on base weights {expected} but {base_dir} "
             f"holds {found}; retrain the adapter for these weights"
         )
-    base = ClipEmbedder.from_dir(base_dir, device=device, batch_size=batch_size)
+    base = ClipEmbedder.from_dir(base_dir, device=device, batch_size=batch_size,
+                                 precision=precision)
     image_head, text_head = load_heads(path, config)
     return AdapterEmbedder(base, image_head, text_head, model_id=adapter_model_id(path))

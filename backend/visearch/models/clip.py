@@ -11,17 +11,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import structlog
 import torch
 from PIL import Image
 from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
 
+from visearch.models import openvino
 from visearch.models.base import Embedder, ModelLoadError
 from visearch.models.precision import (
     Precision,
     apply_precision,
+    checked_variant,
     compute_dtype,
     probe_images,
-    reduce_checked,
     resolve_precision,
 )
 from visearch.models.preprocess import transform_from_processor
@@ -100,6 +102,27 @@ def _normalised(features: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(feats.cpu().numpy(), dtype=np.float32)
 
 
+class _ImageTower(torch.nn.Module):
+    """``get_image_features`` as a module (what OpenVINO converts)."""
+
+    def __init__(self, model: Any) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        return _features(self.model.get_image_features(pixel_values=pixel_values))
+
+
+class _TextTower(torch.nn.Module):
+    def __init__(self, model: Any) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return _features(self.model.get_text_features(input_ids=input_ids,
+                                                      attention_mask=attention_mask))
+
+
 class ClipEmbedder(Embedder):
     """A CLIP-style model: ``get_text_features`` / ``get_image_features`` into one space.
 
@@ -132,6 +155,10 @@ class ClipEmbedder(Embedder):
                     "needs a CLIP-style text+image model such as openai/clip-vit-base-patch32"
                 )
         self.model = model.eval()
+        #: "torch", or "openvino" (``with_precision``): then these run the towers.
+        self.runtime = "torch"
+        self._ov_image: Any = None
+        self._ov_text: Any = None
         self.tokenizer = tokenizer
         self.image_processor = image_processor
         self.model_id = model_id
@@ -169,12 +196,16 @@ class ClipEmbedder(Embedder):
         model_id: str | None = None,
         text_padding: str = "auto",
         precision: str = "auto",
+        runtime: str = "torch",
+        cache_dir: Path | None = None,
     ) -> ClipEmbedder:
         """Load model, tokenizer and image processor from a local directory (no network).
 
         ``model_id`` defaults to ``local_model_id(model_dir)``. ``precision`` is a
-        ``VISEARCH_PRECISION`` value; when ``auto`` picks a reduced one, it is checked
-        against fp32 (``MIN_COSINE``) and fp32 is kept if it falls short.
+        ``VISEARCH_PRECISION`` value, ``runtime`` a ``VISEARCH_RUNTIME`` one (``auto``:
+        OpenVINO where it can run, see ``models/openvino.py``; converted towers are cached
+        under ``cache_dir``). Anything but fp32 on torch is checked against fp32 on torch
+        (``checked_variant``), which is kept if the other falls short.
         """
         if not (model_dir / "config.json").is_file():
             raise ModelLoadError(f"{model_dir} is not a model directory: it has no config.json")
@@ -191,10 +222,39 @@ class ClipEmbedder(Embedder):
             batch_size=batch_size,
             text_padding=text_padding,
         )
-        return reduce_checked(exact, chosen, check=precision == "auto")
+        use_openvino = runtime == "openvino" or (
+            runtime == "auto" and openvino.supports(device, chosen)
+        )
+        if use_openvino and not openvino.supports(device, chosen):
+            raise ModelLoadError(
+                f"VISEARCH_RUNTIME=openvino needs the openvino package (pip install "
+                f"'visearch[openvino]'), a CPU and precision fp32 or bf16 (have {device}, "
+                f"{chosen}); or set VISEARCH_RUNTIME=auto"
+            )
+        if use_openvino:
+            try:
+                candidate = exact.with_precision(chosen, runtime="openvino", cache_dir=cache_dir)
+            except Exception as exc:  # a model OpenVINO cannot convert: torch runs it
+                if runtime == "openvino":
+                    raise ModelLoadError(f"OpenVINO could not convert {exact.model_id!r}: "
+                                         f"{exc}") from exc
+                structlog.get_logger().warning("openvino_conversion_failed", error=str(exc),
+                                               model_id=exact.model_id)
+                use_openvino = False
+        if not use_openvino:
+            candidate = exact if chosen == "fp32" else exact.with_precision(chosen)
+            return checked_variant(exact, candidate)
+        return checked_variant(exact, candidate, cache_dir / "checked.json" if cache_dir else None,
+                               f"{exact.model_id}|{chosen}|openvino")
 
-    def with_precision(self, precision: Precision) -> ClipEmbedder:
-        """A copy of this (float32) embedder running in ``precision``; this one is unchanged."""
+    def with_precision(
+        self, precision: Precision, *, runtime: str = "torch", cache_dir: Path | None = None
+    ) -> ClipEmbedder:
+        """A copy of this (float32 torch) embedder running in ``precision`` on ``runtime``
+        (torch, or openvino: both towers converted, the torch weights not kept); this one
+        is unchanged."""
+        if runtime == "openvino":
+            return self._on_openvino(precision, cache_dir)
         source = copy.deepcopy(self.model) if precision in ("bf16", "fp16") else self.model
         twin = type(self)(
             apply_precision(source, precision),
@@ -207,6 +267,29 @@ class ClipEmbedder(Embedder):
             precision=precision,
         )
         twin.requested_model_id = self.requested_model_id
+        return twin
+
+    def _on_openvino(self, precision: Precision, cache_dir: Path | None) -> ClipEmbedder:
+        from visearch.models.openvino import CompiledTower
+
+        transform = self.image_transform
+        tokens = self.tokenize(["a photo", "a photo of two dogs"], "longest")
+        if transform is None or set(tokens) != {"input_ids", "attention_mask"}:
+            raise ModelLoadError("only CLIP-style processors and text inputs convert")
+        height, width = transform.output_size
+        key = f"{self.model_id}|{precision}"
+        image = CompiledTower.convert(
+            _ImageTower(self.model), {"pixel_values": torch.zeros(2, 3, height, width)},
+            precision, cache_dir, key + "|image")
+        text = CompiledTower.convert(
+            _TextTower(self.model), {"input_ids": tokens["input_ids"],
+                                     "attention_mask": tokens["attention_mask"]},
+            precision, cache_dir, key + "|text", dynamic_axes=(0, 1))
+        twin = copy.copy(self)
+        twin.model = None  # the torch weights are not needed any more
+        twin.runtime, twin.precision, twin.dtype = "openvino", precision, torch.float32
+        twin._ov_image, twin._ov_text = image, text
+        twin._forward_lock = threading.Lock()
         return twin
 
     def probe_vectors(self) -> torch.Tensor:
@@ -231,6 +314,9 @@ class ClipEmbedder(Embedder):
 
     def encode_tokens(self, batch: dict[str, Any]) -> np.ndarray:
         """Forward one tokenised batch; unit float32 rows."""
+        if self._ov_text is not None:
+            out = self._ov_text({k: v.numpy() for k, v in batch.items()})
+            return _normalised(torch.from_numpy(out))
         inputs = {k: v.to(self.device) for k, v in batch.items()}
         with self._forward_lock, torch.inference_mode():
             feats = _features(self.model.get_text_features(**inputs))
@@ -282,6 +368,8 @@ class ClipEmbedder(Embedder):
         return np.concatenate(out) if out else self._empty()
 
     def _forward_images(self, pixels: torch.Tensor) -> np.ndarray:
+        if self._ov_image is not None:
+            return _normalised(torch.from_numpy(self._ov_image(pixels.float().numpy())))
         with self._forward_lock, torch.inference_mode():
             return _normalised(_features(self.model.get_image_features(pixel_values=pixels)))
 
@@ -309,6 +397,7 @@ class ClipEmbedder(Embedder):
             **super().describe(),
             "requested_model_id": self.requested_model_id,
             "dtype": str(self.dtype).removeprefix("torch."),
+            "runtime": self.runtime,
             "fast_preprocessing": self.image_transform is not None,
             "text_padding": self.text_padding,
             "max_text_length": self.max_text_length,

@@ -60,11 +60,12 @@ def load_embedder(settings: Settings) -> Embedder:
 def _load(name: str, settings: Settings, device: str) -> Embedder:
     started = time.perf_counter()
     if name == OFFLINE_MODEL:
-        embedder = _load_offline(device, settings.batch_size)
+        embedder = _load_offline(device, settings.batch_size, settings.precision)
     else:
         local = _local_dir(name)
         if local is not None and is_adapter_dir(local):
-            embedder = load_adapter_model(local, device=device, batch_size=settings.batch_size)
+            embedder = load_adapter_model(local, device=device, batch_size=settings.batch_size,
+                                          precision=settings.precision)
         elif local is not None:
             embedder = _load_dir(local, None, device, settings)
         else:
@@ -76,6 +77,7 @@ def _load(name: str, settings: Settings, device: str) -> Embedder:
         model_id=embedder.model_id,
         dim=embedder.dim,
         device=embedder.device,
+        precision=embedder.precision,
         seconds=round(time.perf_counter() - started, 2),
     )
     return embedder
@@ -116,6 +118,9 @@ def _load_dir(path: Path, model_id: str | None, device: str, settings: Settings)
             batch_size=settings.batch_size,
             model_id=model_id,
             text_padding=settings.text_padding,
+            precision=settings.precision,
+            runtime=settings.runtime,
+            cache_dir=settings.data_dir / "model-cache" / "openvino",
         )
     except ModelLoadError:
         raise
@@ -200,7 +205,7 @@ def _not_available(name: str, reason: str) -> str:
     )
 
 
-def _load_offline(device: str, batch_size: int) -> Embedder:
+def _load_offline(device: str, batch_size: int, precision: str) -> Embedder:
     try:
         from visearch.models.offline import load_offline_model
     except ImportError as exc:
@@ -209,7 +214,7 @@ def _load_offline(device: str, batch_size: int) -> Embedder:
             "set VISEARCH_MODEL to a CLIP model"
         ) from exc
     try:
-        return load_offline_model(device, batch_size)
+        return load_offline_model(device, batch_size, precision)
     except ModelLoadError:
         raise
     except (OSError, ValueError, KeyError, RuntimeError) as exc:

@@ -8,6 +8,7 @@ It needs no network, so visearch can search meaningfully on air-gapped machines.
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 from collections.abc import Sequence
@@ -25,12 +26,20 @@ from visearch.models.efficientnet_lite import (
     RESOLUTION,
     EfficientNetLite,
     load_efficientnet_lite,
-    normalize,
     optimized_multiscale,
-    to_pixels,
+    pixel_transform,
 )
 from visearch.models.heads import load_heads
 from visearch.models.minilm import MiniLMTextTower, mean_pool
+from visearch.models.precision import (
+    Precision,
+    apply_precision,
+    checked_variant,
+    compute_dtype,
+    probe_images,
+    resolve_precision,
+)
+from visearch.models.preprocess import ImageTransform
 
 #: Committed heads of the built-in model.
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights" / "offline"
@@ -91,8 +100,7 @@ class OfflineTowers:
         self.image_transform: ImageTransform = pixel_transform(config.image_size,
                                                                crop=config.image_crop)
         self._channels_last = False
-        if precision in ("bf16", "fp16"):
-            image_net = copy.deepcopy(image_net) if nets is None else image_net
+        if precision in ("bf16", "fp16"):  # image_net is this object's own (loaded or copied)
             image_net = apply_precision(image_net, precision)  # type: ignore[assignment]
             if device == "cpu":
                 image_net = image_net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
@@ -107,7 +115,6 @@ class OfflineTowers:
             except Exception as exc:  # an optimisation only: eager mode gives the same numbers
                 structlog.get_logger().warning("offline_image_tower_not_optimized", error=str(exc))
         if precision != "fp32":
-            text_net = copy.deepcopy(text_net) if nets is None else text_net
             text_net.bert = apply_precision(text_net.bert, precision)
         self.text_net = text_net
 
@@ -171,15 +178,21 @@ def default_tower_config(variant: str = "lite0") -> TowerConfig:
     return TowerConfig(image_variant=variant, image_size=RESOLUTION[variant])
 
 
+#: Images per forward of the image tower, by precision (measured: the fp32 trace is fastest
+#: at small batches and slows down past 8 forward rows; flip averaging doubles the rows).
+FORWARD_IMAGES: dict[str, int] = {"fp32": 4, "int8": 4, "bf16": 8, "fp16": 64}
+
+
 class OfflineEmbedder(Embedder):
     """Frozen towers + trained heads -> L2-normalised vectors in one shared space."""
 
     def __init__(
         self, model_dir: Path = WEIGHTS_DIR, device: str = "cpu", batch_size: int = 32,
-        *, optimize: bool = True,
+        *, optimize: bool = True, precision: Precision = "fp32",
+        towers: OfflineTowers | None = None,
     ) -> None:
-        """``optimize``: on CPU, run the image tower as an optimised trace (same numbers to
-        ~1e-5, about half the CPU time)."""
+        """``optimize``: on CPU, run the fp32 image tower as an optimised trace (same numbers
+        to ~1e-5, about half the CPU time). ``towers``: already loaded towers to use."""
         model_dir = Path(model_dir)
         if not (model_dir / "config.json").is_file() or not (
             model_dir / "model.safetensors"
@@ -189,12 +202,13 @@ class OfflineEmbedder(Embedder):
             )
         try:
             config = json.loads((model_dir / "config.json").read_text())
-            towers = TowerConfig.from_dict(config["towers"])
+            tower_config = TowerConfig.from_dict(config["towers"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelLoadError(f"invalid offline model config in {model_dir}: {exc}") from exc
+        self.model_dir = model_dir
         self.image_head, self.text_head = load_heads(model_dir, config)
         try:
-            self.towers = OfflineTowers(towers, device, optimize=optimize)
+            self.towers = towers or OfflineTowers(tower_config, device, optimize, precision)
         except (FileNotFoundError, ValueError, OSError) as exc:
             raise ModelLoadError(f"offline model towers unavailable: {exc}") from exc
         self.image_head.to(device)
@@ -203,7 +217,22 @@ class OfflineEmbedder(Embedder):
         self.dim = int(self.image_head.config.out_dim)
         self.device = device
         self.batch_size = batch_size
+        self.precision = self.towers.precision
+        self.image_transform: ImageTransform = self.towers.image_transform
+        #: Images per image-tower forward (``embed_pixels`` splits its input).
+        self.forward_images = FORWARD_IMAGES.get(self.precision, batch_size)
         self._lock = threading.Lock()
+
+    def with_precision(self, precision: Precision) -> OfflineEmbedder:
+        """This model in another precision (towers converted from the float32 ones)."""
+        return OfflineEmbedder(self.model_dir, self.device, self.batch_size,
+                               towers=self.towers.with_precision(precision))
+
+    def probe_vectors(self) -> torch.Tensor:
+        """Embeddings of fixed probe texts and images (to compare precisions)."""
+        texts = self.embed_texts(["a photo of a dog", "red shoes", "a city street at night"])
+        images = self.embed_images(probe_images())
+        return torch.from_numpy(np.concatenate([texts, images]))
 
     def _normalized(self, x: torch.Tensor) -> np.ndarray:
         x = torch.nn.functional.normalize(x.float(), dim=-1)
@@ -224,22 +253,35 @@ class OfflineEmbedder(Embedder):
                 out.append(self._normalized(self.text_head(feats)))
         return np.concatenate(out)
 
-    @torch.inference_mode()
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         images = list(images)
         for i, image in enumerate(images):
             if not isinstance(image, Image.Image):
                 raise TypeError(f"image {i} is a {type(image).__name__}, not a PIL image")
+        return self.embed_pixels(self.image_transform.stack(images))
+
+    @torch.inference_mode()
+    def embed_pixels(self, pixels: np.ndarray) -> np.ndarray:
         out = [np.zeros((0, self.dim), np.float32)]
         flip = self.towers.config.image_flip_average
+        step = self.forward_images
         with self._lock:
-            for i in range(0, len(images), self.batch_size):
-                batch = images[i : i + self.batch_size]
-                feats = self.towers.image_features(batch, flip_average=flip)
+            for i in range(0, len(pixels), step):
+                feats = self.towers.pixel_features(pixels[i : i + step], flip_average=flip)
                 out.append(self._normalized(self.image_head(feats)))
         return np.concatenate(out)
 
+    def describe(self) -> dict[str, object]:
+        return {**super().describe(), "forward_images": self.forward_images}
 
-def load_offline_model(device: str = "cpu", batch_size: int = 32) -> OfflineEmbedder:
-    """The built-in offline model with its committed heads (what ``builtin:offline`` loads)."""
-    return OfflineEmbedder(WEIGHTS_DIR, device=device, batch_size=batch_size)
+
+def load_offline_model(
+    device: str = "cpu", batch_size: int = 32, precision: str = "fp32",
+    model_dir: Path = WEIGHTS_DIR,
+) -> OfflineEmbedder:
+    """The offline model with the heads in ``model_dir`` (by default the committed ones:
+    what ``builtin:offline`` loads); ``precision`` is a ``VISEARCH_PRECISION`` value
+    (a reduced one is checked against fp32, see ``checked_variant``)."""
+    chosen = resolve_precision(precision, device)
+    exact = OfflineEmbedder(model_dir, device=device, batch_size=batch_size)
+    return checked_variant(exact, exact if chosen == "fp32" else exact.with_precision(chosen))

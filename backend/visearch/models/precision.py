@@ -10,8 +10,10 @@ the CPU flags (measured on the suite in ``scripts/bench/run.py``, see docs/perfo
   (1.77x on AVX2, min cosine 0.9995); bf16 there is emulated and 5x slower than fp32;
 - anything else (ARM, MPS): fp32, because nothing faster was measured there.
 
-A reduced precision is kept only when its embeddings stay within ``MIN_COSINE`` of fp32 (the
-loaders check this on generated images when ``auto`` picked it, and fall back to fp32).
+A reduced precision is kept only when its embeddings stay within ``MIN_COSINE`` of fp32: the
+loaders check it on generated images and texts (``checked_variant``) and otherwise keep fp32
+(the offline model's
+text tower fails it in int8, for example). The benchmark reports the minimum on real photos.
 Vectors of every precision share one collection: at cosine >= 0.99 to fp32 their rankings
 agree (the offline model's Flickr8k eval gives the same R@10), so switching precision never
 needs a re-index.
@@ -19,12 +21,13 @@ needs a re-index.
 
 from __future__ import annotations
 
+import json
 import platform
 import warnings
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal, Protocol, Self, TypeVar
+from typing import Literal, Protocol, TypeVar
 
 import numpy as np
 import structlog
@@ -108,7 +111,7 @@ def resolve_precision(
             "VISEARCH_PRECISION=fp16 runs only on a GPU (CPUs emulate it slowly); on a CPU "
             "use bf16, int8 or auto"
         )
-    return requested  # type: ignore[return-value]
+    return requested
 
 
 def compute_dtype(precision: Precision) -> torch.dtype:
@@ -155,28 +158,45 @@ def probe_images(n: int = 4, size: int = 256) -> list[Image.Image]:
     return images
 
 
-class Reducible(Protocol):
-    """An embedder that can make a copy of itself in another precision."""
-
-    def with_precision(self, precision: Precision) -> Self: ...
+class Probed(Protocol):
+    """An embedder that embeds the fixed probe inputs (to compare variants of one model)."""
 
     def probe_vectors(self) -> torch.Tensor: ...
 
 
-E = TypeVar("E", bound=Reducible)
+E = TypeVar("E", bound=Probed)
 
 
-def reduce_checked(exact: E, precision: Precision, *, check: bool) -> E:
-    """``exact`` (float32) in ``precision``; with ``check``, kept in float32 when the reduced
-    copy's probe embeddings fall below ``MIN_COSINE`` (logged)."""
-    if precision == "fp32":
+def checked_variant(exact: E, candidate: E, record: Path | None = None, key: str = "") -> E:
+    """``candidate`` (a reduced precision or another runtime of ``exact``, the float32 torch
+    model), unless its probe embeddings fall below ``MIN_COSINE`` to ``exact``: then
+    ``exact`` (logged), whoever asked for the candidate. ``record``: a JSON file of variants
+    (by ``key``) that passed before, so a restart does not check again."""
+    if candidate is exact:
         return exact
-    reduced = exact.with_precision(precision)
-    if check:
-        cosine = min_cosine(reduced.probe_vectors(), exact.probe_vectors())
-        if cosine < MIN_COSINE:
-            structlog.get_logger().warning(
-                "reduced_precision_rejected", precision=precision, min_cosine=round(cosine, 4)
-            )
-            return exact
-    return reduced
+    passed = _read_record(record)
+    if key and key in passed:
+        return candidate
+    cosine = min_cosine(candidate.probe_vectors(), exact.probe_vectors())
+    if cosine < MIN_COSINE:
+        structlog.get_logger().warning(
+            "reduced_precision_rejected", min_cosine=round(cosine, 4),
+            precision=getattr(candidate, "precision", None),
+            hint="embeddings would differ from fp32 too much; running fp32",
+        )
+        return exact
+    if record is not None and key:
+        try:
+            record.parent.mkdir(parents=True, exist_ok=True)
+            record.write_text(json.dumps({**passed, key: round(cosine, 6)}, indent=1))
+        except OSError:  # a read-only cache: check again next time
+            pass
+    return candidate
+
+
+def _read_record(record: Path | None) -> dict[str, float]:
+    try:
+        data = json.loads(record.read_text()) if record is not None else {}
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}

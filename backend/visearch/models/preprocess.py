@@ -15,11 +15,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from PIL import Image
+
+if TYPE_CHECKING:
+    import torch
 
 _BICUBIC = int(Image.Resampling.BICUBIC)
 
@@ -102,13 +104,17 @@ class ImageTransform:
         )
 
     def normalise(
-        self, pixels: np.ndarray | torch.Tensor, device: str, dtype: torch.dtype = torch.float32
+        self, pixels: np.ndarray | torch.Tensor, device: str, dtype: torch.dtype | None = None
     ) -> torch.Tensor:
         """(N, H, W, 3) uint8 -> (N, 3, H, W) normalised, on ``device`` in ``dtype``.
 
         The uint8 batch travels to the device (a quarter of the float32 bytes) and the
         arithmetic happens there, in float32, before the cast to ``dtype``.
         """
+        import torch  # here: decoding workers use this class without loading torch
+
+        if dtype is None:
+            dtype = torch.float32
         x = torch.as_tensor(pixels).to(device, non_blocking=True)
         x = x.permute(0, 3, 1, 2).float()
         std = torch.tensor(self.std, device=device).view(1, 3, 1, 1)
@@ -123,7 +129,9 @@ def transform_from_processor(processor: Any) -> ImageTransform | None:
     processor itself must be used."""
     if type(processor).__name__ not in _KNOWN_PROCESSORS:
         return None
-    get = lambda name, default=None: getattr(processor, name, default)  # noqa: E731
+    def get(name: str, default: Any = None) -> Any:
+        return getattr(processor, name, default)
+
     if not get("do_resize", False) or get("do_pad", False):
         return None
     size = _as_dict(get("size"))
@@ -169,6 +177,6 @@ def _triple(value: Any) -> tuple[float, float, float] | None:
     if value is None:
         return None
     if isinstance(value, int | float):
-        return (float(value),) * 3  # type: ignore[return-value]
+        return (float(value),) * 3
     values = tuple(float(v) for v in value)
-    return values if len(values) == 3 else None  # type: ignore[return-value]
+    return values if len(values) == 3 else None

@@ -110,7 +110,10 @@ class KeyFile:
         self.path = path
 
     @contextlib.contextmanager
-    def _locked(self) -> Iterator[list[ApiKey]]:
+    def _locked(self, new_ok: bool) -> Iterator[list[ApiKey]]:
+        """The keys, to change in place; written back when the block ends without error."""
+        if not new_ok:
+            read_keys(self.path)  # "does not exist" before any lock file is made
         self.path.parent.mkdir(parents=True, exist_ok=True)
         lock_path = self.path.with_name(self.path.name + ".lock")
         with lock_path.open("a") as lock:
@@ -138,7 +141,7 @@ class KeyFile:
         """A new key: its entry, and the key itself (to show once)."""
         ordered = check_scopes(scopes)
         secret = KEY_PREFIX + secrets.token_urlsafe(32)
-        with self._locked() as keys:
+        with self._locked(new_ok=True) as keys:
             taken = {k.id for k in keys}
             key_id = secrets.token_hex(4)
             while key_id in taken:
@@ -150,7 +153,7 @@ class KeyFile:
 
     def revoke(self, ref: str) -> ApiKey:
         """Revoke the key with this id (or the one key with this name)."""
-        with self._locked() as keys:
+        with self._locked(new_ok=False) as keys:
             matches = [i for i, k in enumerate(keys) if k.id == ref] or [
                 i for i, k in enumerate(keys) if k.name == ref and ref]
             if len(matches) != 1:
@@ -181,15 +184,21 @@ class KeyRing:
         self._load(force=True)
 
     def _load(self, force: bool = False) -> None:
+        """Read the file (``KeyFileError`` when ``force``d, else keep the last good keys)."""
         try:
             st = self.path.stat()
             stamp = (st.st_mtime_ns, st.st_size)
             if not force and stamp == self._stamp:
                 return
             keys = read_keys(self.path)
-        except (OSError, KeyFileError) as exc:
+        except OSError as exc:
             if force:
-                raise KeyFileError(str(exc)) from None
+                keys = read_keys(self.path)  # raises with the clearer message
+            self.last_error = str(exc)
+            return
+        except KeyFileError as exc:
+            if force:
+                raise
             self.last_error = str(exc)
             return
         self._by_hash = {k.sha256: k for k in keys if k.active}

@@ -60,9 +60,10 @@ class Budgets:
         if self._shared is not None and time.monotonic() >= self._shared_down_until:
             try:
                 return await self._charge(self._shared, budget, client, cost)
-            except StorageError as exc:
+            except Exception as exc:  # Redis down or misbehaving: never fail the request
                 self._shared_down_until = time.monotonic() + _REDIS_RETRY_S
-                log.warning("rate_limit_redis_down", error=str(exc.storage_error))
+                cause = exc.storage_error if isinstance(exc, StorageError) else exc
+                log.warning("rate_limit_redis_down", error=repr(cause))
         return await self._charge(self._local, budget, client, cost)
 
     async def _charge(self, limiter: MovingWindowRateLimiter, budget: Budget, client: str,

@@ -4,24 +4,17 @@ Image ids are arbitrary strings (a caller's id or a SHA-256 hex digest). Qdrant 
 accepts unsigned integers and UUIDs as point ids, so backends use ``point_uuid(image_id)``
 as the Qdrant id and keep the image id in the payload under ``image_id``.
 
-Filters are a small JSON language, validated before any backend sees them:
-
-``{"label": "dress"}``                      exact match
-``{"label": ["dress", "skirt"]}``            match any
-``{"width": {"gte": 100, "lt": 2000}}``      numeric range (gt, gte, lt, lte)
-``{"metadata.author": "ann"}``               fields of the caller's metadata
-
-Allowed fields are ``SYSTEM_FIELDS`` and ``metadata.<key>``; anything else is a FilterError.
+The filter language (validated once, before any backend sees it) is ``store/filters.py``;
+what a query may ask beyond a nearest search is ``store/query.py``.
 """
 
 from __future__ import annotations
 
-import math
 import re
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any, Self
 
@@ -29,17 +22,25 @@ import numpy as np
 
 from visearch import plainjson
 from visearch.errors import VisearchError
-
-#: Payload fields every indexed image has and that filters may use.
-SYSTEM_FIELDS: frozenset[str] = frozenset(
-    {"image_id", "filename", "source", "format", "width", "height", "bytes", "indexed_at", "label"}
+from visearch.store.filters import (  # noqa: F401 - the filter language, re-exported
+    RANGE_OPS,
+    SYSTEM_FIELDS,
+    Filter,
+    FilterError,
+    Scalar,
+    validate_filter,
 )
-RANGE_OPS: frozenset[str] = frozenset({"gt", "gte", "lt", "lte"})
-_METADATA_KEY = re.compile(r"^metadata\.[A-Za-z0-9_\-]{1,64}$")
+from visearch.store.query import (
+    FACET_TYPES,
+    FALLBACK_ORDER,
+    ORDER_TYPES,
+    SYSTEM_INDEXES,
+    BrowseCursor,
+    StoreQuery,
+)
+
 _NAMESPACE = uuid.UUID("6f1c2b7e-3d4a-4f5e-9a8b-7c6d5e4f3a2b")
 
-Scalar = str | int | float | bool
-Filter = dict[str, Any]
 
 
 class StoreError(VisearchError, RuntimeError, code="store_error", status=500):
@@ -54,10 +55,6 @@ class CollectionMismatchError(StoreError, code="collection_mismatch", status=503
     """The collection was created for another model or dimension; vectors must never mix."""
 
 
-class FilterError(VisearchError, ValueError, code="invalid_filter", status=422):
-    """A filter is malformed or names an unknown field."""
-
-
 def point_uuid(image_id: str) -> str:
     """Deterministic Qdrant point id for an image id."""
     return str(uuid.uuid5(_NAMESPACE, image_id))
@@ -67,48 +64,6 @@ def collection_name(model_id: str, dim: int) -> str:
     """One collection per model: a readable slug of the model id plus its dimension."""
     slug = re.sub(r"[^A-Za-z0-9]+", "-", model_id).strip("-").lower()[-80:] or "model"
     return f"{slug}-{dim}"
-
-
-def validate_filter(flt: Filter | None) -> Filter | None:
-    """Check a filter against the language above; return it unchanged or raise FilterError."""
-    if flt is None:
-        return None
-    if not isinstance(flt, dict):
-        raise FilterError("filter must be an object of field: condition")
-    for key, cond in flt.items():
-        if key not in SYSTEM_FIELDS and not _METADATA_KEY.match(key):
-            allowed = ", ".join(sorted(SYSTEM_FIELDS))
-            raise FilterError(
-                f"unknown filter field {key!r}; use one of {allowed} or metadata.<key>"
-            )
-        if isinstance(cond, dict):
-            if not cond or set(cond) - RANGE_OPS:
-                raise FilterError(f"range on {key!r} takes only {sorted(RANGE_OPS)}")
-            for op, bound in cond.items():
-                if (isinstance(bound, bool) or not isinstance(bound, int | float)
-                        or not _finite_number(bound)):
-                    raise FilterError(f"range bound {key}.{op} must be a finite number "
-                                      "(integers within 64 bits)")
-        elif isinstance(cond, list):
-            if not cond or not all(
-                isinstance(v, str | int) and not isinstance(v, bool) for v in cond
-            ):
-                raise FilterError(f"match-any on {key!r} needs a non-empty list of strings or ints")
-        elif not isinstance(cond, str | int | float | bool):
-            raise FilterError(f"condition on {key!r} must be a value, a list or a range object")
-        elif isinstance(cond, float) and not math.isfinite(cond):
-            raise FilterError(f"condition on {key!r} must be a finite number")
-        # Lone surrogates and integers beyond 64 bits cannot be sent to any backend.
-        reason = plainjson.problem(cond, name=f"filter value of {key!r}")
-        if reason is not None:
-            raise FilterError(reason)
-    return flt
-
-
-def _finite_number(value: int | float) -> bool:
-    if isinstance(value, int):
-        return plainjson.INT64_MIN <= value <= plainjson.INT64_MAX
-    return math.isfinite(value)
 
 
 def check_vector(vector: object, dim: int, what: str = "query vector") -> np.ndarray:
@@ -197,6 +152,31 @@ def points_in_order(wanted: Sequence[str], records: Iterable[Any], with_vectors:
     return out
 
 
+def records_to_points(records: Iterable[Any], with_vectors: bool) -> list[Point]:
+    """Backend records (``.payload`` holding ``image_id``) as Points, in their order; a
+    record without an image id (not written by visearch) is left out."""
+    out = []
+    for rec in records:
+        payload = dict(rec.payload or {})
+        image_id = payload.get("image_id")
+        if not isinstance(image_id, str):
+            continue
+        vector = np.asarray(rec.vector, dtype=np.float32) if with_vectors else None
+        out.append(Point(image_id, vector, payload))
+    return out
+
+
+#: Facet values asked of a backend beyond ``limit``, so that values tied in count at the
+#: limit are cut by the same rule (count, then value) on every backend.
+FACET_SLACK = 100
+
+
+def facet_counts(hits: Iterable[tuple[Any, int]], limit: int) -> list[tuple[Any, int]]:
+    """(value, count) pairs, most frequent first, ties by type and value; the first ``limit``."""
+    ranked = sorted(hits, key=lambda h: (-h[1], type(h[0]).__name__, h[0]))
+    return [(v, int(c)) for v, c in ranked[:limit]]
+
+
 class VectorStore(ABC):
     """One collection of unit vectors (cosine similarity) for one embedding model.
 
@@ -208,6 +188,9 @@ class VectorStore(ABC):
     name: str
     model_id: str
     dim: int
+    #: Payload fields under an index, with their type (``SYSTEM_INDEXES`` plus the
+    #: ``metadata.<key>`` fields declared with ``VISEARCH_PAYLOAD_INDEXES``).
+    index_types: dict[str, str] = SYSTEM_INDEXES
 
     @abstractmethod
     def upsert(self, points: Sequence[Point]) -> None:
@@ -245,6 +228,126 @@ class VectorStore(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release files, locks and connections."""
+
+    # -- the query API: scoring, diversity, ordering (see store/query.py) ---------------------
+
+    @property
+    def order_fields(self) -> set[str]:
+        """Fields ``order_by`` and ``browse`` can sort on (they have a range index)."""
+        return {f for f, t in self.index_types.items() if t in ORDER_TYPES}
+
+    @property
+    def facet_fields(self) -> set[str]:
+        """Fields ``facet`` can count (they have a keyword, integer or bool index)."""
+        return {f for f, t in self.index_types.items() if t in FACET_TYPES}
+
+    def query(self, q: StoreQuery) -> list[ScoredPoint]:
+        """Run ``q``'s stages (scoring, diversity, ordering); a page of scored points.
+
+        Ordering runs natively (``OrderBy`` over a ``Prefetch`` of the scored candidates);
+        the candidates' scores come from the same scoring run without it, and candidates
+        without the order field follow the ordered ones in score order.
+        """
+        q.check(self.dim, self.order_fields)
+        validate_filter(q.flt)
+        if q.order_by is None:
+            return self._query(q)
+        pool = replace(q, order_by=None, limit=q.pool, offset=0)
+        scored = self._query(pool)
+        if not scored:
+            return []
+        ordered = self._order(pool, q.order_by.key, q.order_by.descending,
+                              [p.id for p in scored])
+        by_id = {p.id: p for p in scored}
+        placed = [by_id[i] for i in dict.fromkeys(ordered) if i in by_id]
+        taken = {p.id for p in placed}
+        rest = [p for p in scored if p.id not in taken]
+        return (placed + rest)[q.offset : q.offset + q.limit]
+
+    @abstractmethod
+    def _query(self, q: StoreQuery) -> list[ScoredPoint]:
+        """Scoring (+ MMR) natively, paged by ``q.limit`` and ``q.offset``; no ordering."""
+
+    @abstractmethod
+    def _order(self, pool: StoreQuery, key: str, descending: bool, ids: Sequence[str]) -> list[str]:
+        """Image ids of ``pool``'s candidates (restricted to ``ids``) that have ``key``, in
+        its order: ``OrderBy`` over a ``Prefetch`` of ``pool``."""
+
+    @abstractmethod
+    def facet(self, key: str, flt: Filter | None = None, limit: int = 50) -> list[tuple[Any, int]]:
+        """(value, count) of ``key`` over the points matching ``flt``, most frequent first
+        (ties by value); exact counts. ``key`` must be in ``facet_fields``."""
+
+    def check_facet(self, key: str, limit: int) -> None:
+        if key not in self.facet_fields:
+            raise FilterError(
+                f"cannot count values of {key!r}; facets work on {', '.join(sorted(self.facet_fields))} "
+                "(declare metadata fields with VISEARCH_PAYLOAD_INDEXES=metadata.<key>:keyword)"
+            )
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"limit must be a positive integer, got {limit!r}")
+
+    def browse(
+        self,
+        limit: int,
+        cursor: str | None = None,
+        order_by: str = FALLBACK_ORDER,
+        descending: bool = True,
+        flt: Filter | None = None,
+        with_vectors: bool = False,
+    ) -> tuple[list[Point], str | None]:
+        """A page of every point matching ``flt``, ordered by ``order_by`` (natively:
+        ``OrderBy`` scrolls), and the cursor of the next page (None at the end). Points
+        without ``order_by`` come last, ordered by ``FALLBACK_ORDER`` the same way."""
+        check_page(limit, 0)
+        validate_filter(flt)
+        if order_by not in self.order_fields:
+            raise FilterError(f"cannot order by {order_by!r}; use one of "
+                              f"{', '.join(sorted(self.order_fields))}")
+        state = BrowseCursor.decode(cursor)
+        out: list[Point] = []
+        while True:
+            key = order_by if state.phase == 1 else FALLBACK_ORDER
+            lacking = order_by if state.phase == 2 else None
+            want = limit - len(out)
+            if want == 0:  # the page is full: is there anything after it?
+                more = self._scroll(key, descending, state.value, len(state.seen) + 1, flt,
+                                    lacking=lacking, with_vectors=False)
+                if any(p.id not in state.seen for p in more):
+                    return out, state.encode()
+            else:
+                batch = self._scroll(key, descending, state.value, want + len(state.seen), flt,
+                                     lacking=lacking, with_vectors=with_vectors)
+                fresh = [p for p in batch if p.id not in state.seen][:want]
+                out += fresh
+                if len(batch) == want + len(state.seen) and fresh:  # the phase goes on
+                    last = fresh[-1].payload.get(key)
+                    ties = [p.id for p in fresh if p.payload.get(key) == last]
+                    kept = state.seen if last == state.value else []
+                    return out, BrowseCursor(state.phase, last, kept + ties).encode()
+            if state.phase == 2 or order_by == FALLBACK_ORDER:
+                return out, None
+            state = BrowseCursor(2)
+
+    @abstractmethod
+    def _scroll(self, key: str, descending: bool, start: Any, limit: int, flt: Filter | None,
+                lacking: str | None, with_vectors: bool) -> list[Point]:
+        """Up to ``limit`` points matching ``flt`` ordered by ``key`` from ``start`` (inclusive;
+        None: from the first), natively; with ``lacking``, only points without that field."""
+
+    def image_ids(self) -> Iterator[str] | None:
+        """Every stored image id (the start-up sweep of orphan files), or None where listing
+        the whole collection is not offered."""
+        return None
+
+    def unreadable_points(self) -> int:
+        """Points whose stored payload could not be decoded (reported by ``/ready``)."""
+        return 0
+
+    def stats(self) -> dict[str, int]:
+        """``points``, and ``indexed_vectors`` (under the HNSW index) where the backend says;
+        read by the metrics at scrape time."""
+        return {"points": self.count()}
 
     def optimize(self) -> bool:
         """Build pending vector indexes now; True if anything was rebuilt.

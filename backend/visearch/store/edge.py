@@ -17,6 +17,18 @@ Facts about qdrant-edge-py 0.9 this module is built on (checked, see tests and t
   (after a bulk index). Until then search is an exact scan, which stays correct.
 * The WAL directory is locked by the shard, but the error is an opaque ``WouldBlock``; our
   own lock file gives a clear message and also guards ``collection.json``.
+* A failed update (one that fails half-way, not one refused up front) leaves the shard
+  refusing every later write ("Not recovered from previous error") until it is loaded again,
+  which re-applies the failed operation from the WAL: ``_write`` reloads it once and retries.
+* A Rust panic inside the binding surfaces as ``PanicException``, a ``BaseException``: it
+  is caught like any engine error (``_call``).
+* Payloads nested ~127 levels deep are written but can never be read back; such points are
+  found, given a readable stub payload and reported (``unreadable``), and a shard whose log
+  holds one is rebuilt when it is opened: see ``store/edge_repair.py``. New payloads cannot
+  get there (``prepare_points`` checks them).
+* The WAL and segments are memory-mapped: a page that cannot be allocated on a full disk
+  kills the process (SIGBUS) instead of raising, so writes are refused up front while less
+  than ``min_free_bytes`` is free (``visearch.disk``).
 """
 
 from __future__ import annotations
@@ -25,84 +37,82 @@ import contextlib
 import fcntl
 import json
 import os
+import subprocess
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import IO, Any, TypeVar, cast
+from typing import IO, Any, TypeVar
 
 import numpy as np
 import qdrant_edge as qe
+import structlog
 
+from visearch import disk
+from visearch.errors import VisearchError
+from visearch.store import edge_query as eq
 from visearch.store.base import (
+    FACET_SLACK,
+    SYSTEM_INDEXES,
     CollectionMismatchError,
     Filter,
     Point,
     ScoredPoint,
     StoreError,
+    StoreQuery,
     StoreUnavailableError,
     VectorStore,
     check_page,
     check_vector,
     collection_name,
+    facet_counts,
     point_uuid,
     points_in_order,
     prepare_points,
+    records_to_points,
     unique_ids,
-    validate_filter,
 )
+from visearch.store.edge_index import (
+    ShardParams,
+    apply_journal,
+    copy_shard,
+    drop_old,
+    recover,
+    start_build,
+    swap_in,
+)
+from visearch.store.edge_repair import (
+    SHARD_DIR,
+    find_unreadable,
+    is_engine_error,
+    is_log_unreadable,
+    is_payload_unreadable,
+    load_unreadable,
+    needs_rebuild,
+    read_payloads,
+    rebuild_shard,
+    save_unreadable,
+    stub_payload,
+)
+
+log = structlog.get_logger(__name__)
 
 META_FILE = "collection.json"
 LOCK_FILE = ".lock"
-SHARD_DIR = "shard"
 FORMAT_VERSION = 1
-#: Segments smaller than this (KB of vectors) are scanned exactly even when HNSW exists.
-FULL_SCAN_THRESHOLD_KB = 10_000
-
-#: Payload indexes for the system fields that filters use most.
-PAYLOAD_INDEXES: dict[str, qe.PayloadSchemaType] = {
-    "image_id": qe.PayloadSchemaType.Keyword,
-    "label": qe.PayloadSchemaType.Keyword,
-    "source": qe.PayloadSchemaType.Keyword,
-    "format": qe.PayloadSchemaType.Keyword,
-    "width": qe.PayloadSchemaType.Integer,
-    "height": qe.PayloadSchemaType.Integer,
-    "bytes": qe.PayloadSchemaType.Integer,
-}
 
 T = TypeVar("T")
 
 
-def _condition(key: str, cond: Any) -> Any:
-    """One validated filter entry as a qdrant-edge condition."""
-    if isinstance(cond, dict):
-        return qe.FieldCondition(key, range=qe.RangeFloat(**{k: float(v) for k, v in cond.items()}))
-    if isinstance(cond, list):
-        strs = [v for v in cond if isinstance(v, str)]
-        ints = [v for v in cond if not isinstance(v, str)]
-        if strs and ints:  # MatchAny takes one type: either list may match
-            return qe.Filter(should=[qe.FieldCondition(key, match=qe.MatchAny(strs)),
-                                     qe.FieldCondition(key, match=qe.MatchAny(ints))])
-        return qe.FieldCondition(key, match=qe.MatchAny(strs or ints))
-    if isinstance(cond, float):  # MatchValue has no floats: an exact match is a closed range
-        return qe.FieldCondition(key, range=qe.RangeFloat(gte=cond, lte=cond))
-    if isinstance(cond, bool):
-        # qdrant-edge-py 0.9 reads a Python bool as the integer 1/0, which never matches a
-        # stored boolean; numpy's bool is read as a real boolean.
-        return qe.FieldCondition(key, match=qe.MatchValue(cast(Any, np.bool_(cond))))
-    return qe.FieldCondition(key, match=qe.MatchValue(cond))
-
-
-def to_edge_filter(flt: Filter | None, exclude_ids: Sequence[str] = ()) -> qe.Filter | None:
-    """Translate the store filter language (validated here) into a qdrant-edge Filter."""
-    validate_filter(flt)
-    must = [_condition(key, cond) for key, cond in (flt or {}).items()]
-    must_not: list[Any] = (
-        [qe.HasIdCondition({point_uuid(i) for i in exclude_ids})] if exclude_ids else []
-    )
-    if not must and not must_not:
-        return None
-    return qe.Filter(must=must or None, must_not=must_not or None)
+def to_edge_filter(
+    flt: Filter | None, exclude_ids: Sequence[str] = (), exclude_points: Sequence[str] = ()
+) -> qe.Filter | None:
+    """Translate the store filter language (validated here) into a qdrant-edge Filter;
+    ``exclude_points`` are point ids (not image ids) to leave out."""
+    excluded = [point_uuid(i) for i in exclude_ids] + list(exclude_points)
+    return eq.edge_filter(flt, exclude=excluded)
 
 
 class EdgeStore(VectorStore):
@@ -120,11 +130,22 @@ class EdgeStore(VectorStore):
         hnsw_m: int = 16,
         hnsw_ef_construct: int = 100,
         indexing_threshold_kb: int | None = None,
+        min_free_bytes: int = 0,
+        quantization: str = "none",
+        vectors_on_disk: bool = False,
+        hnsw_ef: int | None = None,
+        build_threshold: int = 0,
+        payload_indexes: dict[str, str] | None = None,
     ) -> None:
         """Open or create the collection for ``model_id`` under ``data_dir/collections``.
 
         ``indexing_threshold_kb``: segments with more vector data than this get HNSW when
         ``optimize()`` runs and are searched through it (default: qdrant's 10 MB).
+        ``quantization`` ("int8" or "none"), ``vectors_on_disk``: see ``ShardParams``;
+        ``hnsw_ef``: search beam width. ``build_threshold``: once this many points are not
+        under HNSW, upserts start ``build_index_async`` (0: never).
+        ``min_free_bytes``: writes (and opening, which writes) are refused with
+        ``StorageFullError`` while no more than this is free on the data dir's disk.
         """
         if dim < 1:
             raise ValueError(f"dim must be positive, got {dim}")
@@ -132,12 +153,43 @@ class EdgeStore(VectorStore):
         self.dim = dim
         self.name = name or collection_name(model_id, dim)
         self.path = Path(data_dir) / "collections" / self.name
+        self.min_free_bytes = min_free_bytes
         self._lock = threading.Lock()
         self._shard: qe.EdgeShard | None = None
+        self._params = ShardParams(dim, hnsw_m, hnsw_ef_construct, indexing_threshold_kb,
+                                   quantization, vectors_on_disk)
+        self._search_params = qe.SearchParams(
+            hnsw_ef=hnsw_ef,
+            quantization=qe.QuantizationSearchParams(rescore=True)
+            if quantization != "none" else None,
+        )
+        #: Writers take it (before ``_lock``); a background build holds it while it copies.
+        self._write_gate = threading.Lock()
+        #: Writes made while a background build runs, replayed into the built shard.
+        self._journal: list[qe.UpdateOperation] | None = None
+        self._build: threading.Thread | None = None
+        self._build_process: subprocess.Popen[bytes] | None = None
+        self._closing = False
+        self.build_threshold = build_threshold
+        #: System payload indexes plus the declared ``metadata.<key>`` ones.
+        self.index_types = {**SYSTEM_INDEXES, **(payload_indexes or {})}
+        self._since_build_check = 0
+        #: Point id -> reason, for points whose stored payload could not be decoded.
+        self._unreadable: dict[str, str] = {}
         self._lock_file: IO[str] | None = self._acquire_dir_lock()
         try:
+            disk.ensure_free(self.path, min_free_bytes, f"the vector store's disk ({self.path})")
             self._check_meta()
-            self._shard = self._open_shard(hnsw_m, hnsw_ef_construct, indexing_threshold_kb)
+            self._config = self._params.config()
+            if (recovered := recover(self.path)) is not None:
+                log.warning("edge_index_build_recovered", path=str(self.path), action=recovered)
+            self._shard = self._open_shard()
+            self._unreadable = load_unreadable(self.path)
+            if self._unreadable:
+                log.error("edge_store_unreadable_points", count=len(self._unreadable),
+                          points=sorted(self._unreadable)[:10],
+                          hint="their payloads could not be decoded and were replaced by a "
+                               "stub; re-index or delete these images")
             self._ensure_payload_indexes()
         except BaseException:
             self.close()
@@ -163,10 +215,16 @@ class EdgeStore(VectorStore):
                 "the embedded edge store belongs to one process - stop it, or use "
                 "VISEARCH_STORE=qdrant with a Qdrant server for several processes"
             ) from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(str(os.getpid()))
-        fh.flush()
+        try:
+            fh.seek(0)
+            fh.truncate()
+            fh.write(str(os.getpid()))
+            fh.flush()
+        except OSError as exc:
+            with contextlib.suppress(OSError):  # closing flushes what could not be written
+                fh.close()
+            raise disk.as_storage_error(exc, f"cannot open vector store {self.path}") or \
+                StoreUnavailableError(f"cannot open vector store {self.path}: {exc}") from None
         return fh
 
     def _check_meta(self) -> None:
@@ -199,22 +257,25 @@ class EdgeStore(VectorStore):
                 "re-index with the original model"
             )
 
-    def _open_shard(self, m: int, ef_construct: int, threshold_kb: int | None) -> qe.EdgeShard:
-        config = qe.EdgeConfig(
-            vectors=qe.EdgeVectorParams(size=self.dim, distance=qe.Distance.Cosine),
-            hnsw_config=qe.HnswIndexConfig(
-                m=m, ef_construct=ef_construct,
-                full_scan_threshold=threshold_kb or FULL_SCAN_THRESHOLD_KB,
-            ),
-            optimizers=qe.EdgeOptimizersConfig(indexing_threshold=threshold_kb)
-            if threshold_kb else None,
-        )
+    def _open_shard(self) -> qe.EdgeShard:
         shard_path = self.path / SHARD_DIR
         try:
+            if needs_rebuild(self.path):  # a rebuild was interrupted: finish it first
+                rebuild_shard(self.path, self._config, "resuming an interrupted rebuild")
             if (shard_path / "edge_config.json").exists():
-                return qe.EdgeShard.load(str(shard_path), config)
-            return qe.EdgeShard.create(str(shard_path), config)
+                try:
+                    return qe.EdgeShard.load(str(shard_path), self._config)
+                except Exception as exc:
+                    if not is_log_unreadable(exc):
+                        raise
+                    log.error("edge_shard_log_unreadable", path=str(shard_path), error=str(exc),
+                              action="rebuilding the shard from its segments")
+                    rebuild_shard(self.path, self._config, str(exc))
+                    return qe.EdgeShard.load(str(shard_path), self._config)
+            return qe.EdgeShard.create(str(shard_path), self._config)
         except Exception as exc:
+            if (fault := disk.as_storage_error(exc, f"cannot open edge shard at {shard_path}")):
+                raise fault from None
             msg = str(exc)
             if "incompatible" in msg:
                 raise CollectionMismatchError(
@@ -229,35 +290,108 @@ class EdgeStore(VectorStore):
     def _ensure_payload_indexes(self) -> None:
         def run(shard: qe.EdgeShard) -> None:
             existing = set(shard.info().payload_schema)
-            for field_name, schema in PAYLOAD_INDEXES.items():
+            for field_name, kind in self.index_types.items():
                 if field_name not in existing:
-                    shard.update(qe.UpdateOperation.create_field_index(field_name, schema))
+                    shard.update(qe.UpdateOperation.create_field_index(
+                        field_name, eq.schema_type(kind)))
             shard.flush()
 
         self._call(run)
 
     # -- calls -----------------------------------------------------------------------------
 
-    def _call(self, fn: Callable[[qe.EdgeShard], T]) -> T:
+    def _call(self, fn: Callable[[qe.EdgeShard], T], write: bool = False) -> T:
         """Run one shard call under the lock, with library errors as StoreError.
 
         The binding holds the GIL for each call anyway, so the lock costs no parallelism; it
-        keeps ``close`` from racing with calls and each write + flush together.
+        keeps ``close`` from racing with calls and each write + flush together. A call that
+        met an undecodable payload is retried once after those points were repaired; a write
+        that found the shard stuck after an earlier failed write, once after reloading it.
         """
         with self._lock:
             if self._shard is None:
                 raise StoreUnavailableError(f"vector store {self.name!r} is closed")
+            if write:
+                disk.ensure_free(self.path, self.min_free_bytes, "the vector store's disk")
             try:
                 return fn(self._shard)
-            except Exception as exc:
-                raise StoreError(f"edge store {self.name!r}: {exc}") from exc
+            except BaseException as exc:
+                if not is_engine_error(exc):
+                    raise
+                if is_payload_unreadable(exc) and self._repair_unreadable(self._shard):
+                    return self._retry(fn)
+                if write and "Not recovered from previous error" in str(exc):
+                    self._reload()
+                    return self._retry(fn)
+                raise self._error(exc) from exc
+
+    def _retry(self, fn: Callable[[qe.EdgeShard], T]) -> T:
+        assert self._shard is not None
+        try:
+            return fn(self._shard)
+        except BaseException as exc:
+            if not is_engine_error(exc):
+                raise
+            raise self._error(exc) from exc
+
+    def _error(self, exc: BaseException) -> VisearchError:
+        return disk.as_storage_error(exc, f"edge store {self.name!r}") or StoreError(
+            f"edge store {self.name!r}: {exc}"
+        )
+
+    def _reload(self) -> None:
+        """Load the shard again (the WAL re-applies a write that failed half-way)."""
+        assert self._shard is not None
+        log.warning("edge_shard_reload", path=str(self.path), reason="an earlier write failed")
+        try:
+            self._shard.close()
+        except Exception as exc:  # it is being replaced; the reload says whether data is fine
+            log.warning("edge_shard_close_failed", error=str(exc))
+        self._shard = None
+        self._shard = self._open_shard()
+
+    def _repair_unreadable(self, shard: qe.EdgeShard) -> bool:
+        """Give every point whose payload cannot be decoded a readable stub; True if any."""
+        return self._repair_points(shard, find_unreadable(shard))
+
+    def _repair_points(self, shard: qe.EdgeShard, found: dict[str, str]) -> bool:
+        """Overwrite these points' undecodable payloads with a stub (an overwrite does not
+        read the old payload), record and report them; True if there were any."""
+        if not found:
+            return False
+        for point_id, reason in found.items():
+            shard.update(qe.UpdateOperation.overwrite_payload([point_id], stub_payload(reason)))
+        shard.flush()
+        self._unreadable.update(found)
+        save_unreadable(self.path, self._unreadable)
+        log.error("edge_store_unreadable_points", count=len(found), points=sorted(found)[:10],
+                  hint="their payloads could not be decoded and were replaced by a stub; "
+                       "re-index or delete these images")
+        return True
+
+    def _forget_unreadable(self, point_ids: Sequence[str]) -> None:
+        """Points rewritten or deleted are no longer unreadable."""
+        gone = [p for p in point_ids if p in self._unreadable]
+        if gone:
+            for p in gone:
+                del self._unreadable[p]
+            save_unreadable(self.path, self._unreadable)
 
     def _write(self, op: qe.UpdateOperation) -> None:
         def run(shard: qe.EdgeShard) -> None:
             shard.update(op)
             shard.flush()  # fsync: durable beyond a process crash
+            if self._journal is not None:  # a background build copies the shard: replay later
+                self._journal.append(op)
 
-        self._call(run)
+        with self._write_gate:
+            self._call(run, write=True)
+
+    @property
+    def unreadable(self) -> dict[str, str]:
+        """Point id -> reason, for points whose stored payload could not be decoded (each now
+        holds a stub payload; re-index or delete the image)."""
+        return dict(self._unreadable)
 
     # -- VectorStore -------------------------------------------------------------------------
 
@@ -269,11 +403,19 @@ class EdgeStore(VectorStore):
         edge_points = [qe.Point(point_uuid(i), vec.tolist(), payload)
                        for i, vec, payload in prepared]
         self._write(qe.UpdateOperation.upsert_points(edge_points))
+        self._forget_unreadable([point_uuid(i) for i, _, _ in prepared])
+        self._maybe_build(len(prepared))
 
     def delete(self, ids: Sequence[str]) -> None:
         wanted = unique_ids(ids)
-        if wanted:
-            self._write(qe.UpdateOperation.delete_points([point_uuid(i) for i in wanted]))
+        if not wanted:
+            return
+        point_ids = [point_uuid(i) for i in wanted]
+        # Read first: a delete meeting an undecodable payload would fail half-way and stop
+        # every later write; such points get a readable stub first.
+        self._call(lambda s: self._repair_points(s, read_payloads(s, point_ids)[1]))
+        self._write(qe.UpdateOperation.delete_points(list[Any](point_ids)))
+        self._forget_unreadable(point_ids)
 
     def get(self, ids: Sequence[str], with_vectors: bool = False) -> list[Point]:
         wanted = unique_ids(ids)
@@ -300,23 +442,59 @@ class EdgeStore(VectorStore):
             limit=limit,
             offset=offset or None,
             query=qe.Query.Nearest(query.tolist()),
-            filter=to_edge_filter(flt, unique_ids(exclude_ids)),
+            filter=to_edge_filter(flt, unique_ids(exclude_ids), list(self._unreadable)),
             score_threshold=score_threshold,
-            params=qe.SearchParams(exact=True) if exact else None,
+            params=qe.SearchParams(exact=True) if exact else self._search_params,
             with_payload=True,
             with_vector=False,
         )
         hits = self._call(lambda s: s.query(request))
-        return [_scored(h) for h in hits]
+        return [p for p in map(_scored, hits) if p is not None]
 
     def count(self, flt: Filter | None = None) -> int:
         request = qe.CountRequest(exact=True, filter=to_edge_filter(flt))
         return int(self._call(lambda s: s.count(request)))
 
+    # -- the query API (store/query.py; translation in store/edge_query.py) ------------------
+
+    def _excluded(self, exclude_ids: Sequence[str]) -> list[str]:
+        return [point_uuid(i) for i in unique_ids(exclude_ids)] + list(self._unreadable)
+
+    def _params_for(self, exact: bool) -> qe.SearchParams | None:
+        return qe.SearchParams(exact=True) if exact else self._search_params
+
+    def _query(self, q: StoreQuery) -> list[ScoredPoint]:
+        flt = eq.edge_filter(q.flt, exclude=self._excluded(q.exclude_ids))
+        request = eq.query_request(q, flt, self._params_for(q.exact))
+        hits = self._call(lambda s: s.query(request))
+        return [p for p in map(_scored, hits) if p is not None]
+
+    def _order(self, pool: StoreQuery, key: str, descending: bool, ids: Sequence[str]) -> list[str]:
+        flt = eq.edge_filter(pool.flt, exclude=self._excluded(pool.exclude_ids))
+        only = eq.edge_filter(None, only=[point_uuid(i) for i in ids])
+        request = eq.order_request(pool, key, descending, flt, only, self._params_for(pool.exact))
+        hits = self._call(lambda s: s.query(request))
+        return [str((h.payload or {}).get("image_id")) for h in hits]
+
+    def facet(self, key: str, flt: Filter | None = None, limit: int = 50) -> list[tuple[Any, int]]:
+        self.check_facet(key, limit)
+        request = eq.facet_request(key, eq.edge_filter(flt, exclude=list(self._unreadable)),
+                                   limit + FACET_SLACK)
+        hits = self._call(lambda s: s.facet(request))
+        return facet_counts([(h.value, h.count) for h in hits], limit)
+
+    def _scroll(self, key: str, descending: bool, start: Any, limit: int, flt: Filter | None,
+                lacking: str | None, with_vectors: bool) -> list[Point]:
+        request = eq.scroll_request(
+            key, descending, start, limit,
+            eq.edge_filter(flt, exclude=list(self._unreadable), lacking=lacking), with_vectors)
+        records, _ = self._call(lambda s: s.scroll(request))
+        return records_to_points(records, with_vectors)
+
     def ping(self) -> bool:
         try:
             self._call(lambda s: s.info())
-        except StoreError:
+        except VisearchError:
             return False
         return True
 
@@ -331,6 +509,96 @@ class EdgeStore(VectorStore):
 
         return self._call(run)
 
+    # -- HNSW in the background (see store/edge_index.py) -----------------------------------
+
+    @property
+    def index_building(self) -> bool:
+        """True while a background index build runs."""
+        return self._build is not None and self._build.is_alive()
+
+    def build_index_async(self) -> bool:
+        """Start building HNSW on a copy of the shard in another process, swapped in when
+        done; False (nothing started) while one runs. ``wait_for_index`` waits for it."""
+        with self._write_gate:
+            if self.index_building or self._closing or self._shard is None:
+                return False
+            self._build = threading.Thread(target=self._build_in_background,
+                                           name="edge-index-build", daemon=True)
+            self._build.start()
+            return True
+
+    def wait_for_index(self, timeout: float | None = None) -> bool:
+        """Wait for a background build to finish; True when none is running any more."""
+        build = self._build
+        if build is not None:
+            build.join(timeout)
+        return not self.index_building
+
+    def _maybe_build(self, written: int) -> None:
+        """After upserts: start a build once ``build_threshold`` points lack the index."""
+        if not self.build_threshold:
+            return
+        self._since_build_check += written
+        if self._since_build_check < self.build_threshold or self.index_building:
+            return
+        self._since_build_check = 0
+        stats = self.stats()
+        if stats["points"] - stats["indexed_vectors"] >= self.build_threshold:
+            log.info("edge_index_build_started", points=stats["points"],
+                     unindexed=stats["points"] - stats["indexed_vectors"])
+            self.build_index_async()
+
+    def _build_in_background(self) -> None:
+        started = time.perf_counter()
+        try:
+            with self._write_gate:  # reads go on; writes wait for the copy
+                self._call(lambda s: s.flush())
+                copy = copy_shard(self.path)
+                self._journal = []
+            copied_s = time.perf_counter() - started
+            process = self._build_process = start_build(copy, self._params)
+            _, stderr = process.communicate()
+            if process.returncode != 0:
+                raise StoreError(f"the index build exited with {process.returncode}: "
+                                 f"{stderr.decode(errors='replace').strip()[-500:]}")
+            built_s = time.perf_counter() - started
+            with self._write_gate:
+                if self._closing or self._shard is None:
+                    raise StoreUnavailableError("the store closed during the index build")
+                journal, self._journal = self._journal or [], None
+                apply_journal(copy, self._config, journal)  # reads go on meanwhile
+                paused = time.perf_counter()
+                with self._lock:
+                    self._swap_in_built()
+                paused = time.perf_counter() - paused
+                drop_old(self.path)
+            log.info("edge_index_build_done", copy_s=round(copied_s, 2),
+                     build_s=round(built_s - copied_s, 2), journaled_writes=len(journal),
+                     reads_paused_s=round(paused, 3))
+        except BaseException as exc:
+            log.warning("edge_index_build_failed", error=str(exc))
+            with self._write_gate:
+                self._journal = None
+                recover(self.path)  # drops the copy; the live shard was never touched
+        finally:
+            self._build_process = None
+
+    def _swap_in_built(self) -> None:
+        """Close the live shard and open the built one in its place (holding both locks; the
+        journal is in the built one already, so this is one close and one warm load). The
+        caller drops ``shard.old`` after releasing the locks."""
+        assert self._shard is not None
+        self._shard.flush()
+        self._shard.close()
+        self._shard = None
+        swap_in(self.path)
+        try:
+            self._shard = qe.EdgeShard.load(str(self.path / SHARD_DIR), self._config)
+        except BaseException:
+            recover(self.path)  # back to the old shard, which has every write
+            self._shard = self._open_shard()
+            raise
+
     def stats(self) -> dict[str, int]:
         """Points, vectors under HNSW and segments (for /stats and the benchmark)."""
         info = self._call(lambda s: s.info())
@@ -340,8 +608,31 @@ class EdgeStore(VectorStore):
     def describe(self) -> dict[str, object]:
         return {**super().describe(), "path": str(self.path)}
 
+    def unreadable_points(self) -> int:
+        return len(self._unreadable)
+
+    def image_ids(self) -> Iterator[str]:
+        offset: Any = None
+        while True:
+            request = qe.ScrollRequest(offset=offset, limit=1024, with_vector=False,
+                                       with_payload=qe.PayloadSelector.Include(["image_id"]))
+            records, offset = self._call(partial(qe.EdgeShard.scroll, scroll=request))
+            for record in records:
+                image_id = (record.payload or {}).get("image_id")
+                if isinstance(image_id, str):
+                    yield image_id
+            if offset is None or not records:
+                return
+
     def close(self) -> None:
-        """Flush and close the shard, then release the directory lock; safe to call twice."""
+        """Flush and close the shard, then release the directory lock; safe to call twice.
+        A background index build is stopped (its copy is dropped)."""
+        self._closing = True
+        process = self._build_process
+        if process is not None and process.poll() is None:
+            process.kill()
+        if self._build is not None:
+            self._build.join()
         with self._lock:
             shard, self._shard = self._shard, None
             try:
@@ -360,11 +651,12 @@ class EdgeStore(VectorStore):
                     fh.close()
 
 
-def _scored(hit: Any) -> ScoredPoint:
+def _scored(hit: Any) -> ScoredPoint | None:
     payload = dict(hit.payload or {})
     image_id = payload.get("image_id")
-    if not isinstance(image_id, str):
-        raise StoreError(f"point {hit.id} has no image_id in its payload")
+    if not isinstance(image_id, str):  # a stub of an unreadable payload; excluded, normally
+        log.warning("edge_point_without_image_id", point=str(hit.id))
+        return None
     return ScoredPoint(image_id, float(hit.score), payload)
 
 

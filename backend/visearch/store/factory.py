@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from visearch.config import Settings
 from visearch.store.base import VectorStore
+from visearch.store.query import parse_index_spec
 
 
 def open_store(settings: Settings, model_id: str, dim: int) -> VectorStore:
@@ -12,6 +13,7 @@ def open_store(settings: Settings, model_id: str, dim: int) -> VectorStore:
     Raises ``CollectionMismatchError`` when the collection belongs to another model and
     ``StoreUnavailableError`` when it cannot be opened (locked, unreachable).
     """
+    declared = parse_index_spec(settings.payload_indexes)
     if settings.store == "edge":
         from visearch.store.edge import EdgeStore
 
@@ -21,6 +23,12 @@ def open_store(settings: Settings, model_id: str, dim: int) -> VectorStore:
             dim,
             hnsw_m=settings.hnsw_m,
             hnsw_ef_construct=settings.hnsw_ef_construct,
+            min_free_bytes=settings.min_free_disk_mb * 2**20,
+            payload_indexes=declared,
+            quantization=settings.store_quantization,
+            vectors_on_disk=settings.store_vectors_on_disk,
+            hnsw_ef=settings.hnsw_ef,
+            build_threshold=settings.index_build_threshold,
         )
     from visearch.store.qdrant import QdrantStore
 
@@ -37,4 +45,7 @@ def open_store(settings: Settings, model_id: str, dim: int) -> VectorStore:
         write_consistency_factor=settings.write_consistency_factor,
         hnsw_m=settings.hnsw_m,
         hnsw_ef_construct=settings.hnsw_ef_construct,
+        payload_indexes=declared,
+        read_consistency=settings.read_consistency,
+        write_ordering=settings.write_ordering,
     )

@@ -21,72 +21,46 @@ import structlog
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
+from visearch.store import qdrant_query as qq
 from visearch.store.base import (
+    FACET_SLACK,
+    SYSTEM_INDEXES,
     CollectionMismatchError,
     Filter,
     Point,
     ScoredPoint,
     StoreError,
+    StoreQuery,
     StoreUnavailableError,
     VectorStore,
     check_page,
     check_vector,
     collection_name,
+    facet_counts,
     point_uuid,
     points_in_order,
     prepare_points,
+    records_to_points,
     unique_ids,
-    validate_filter,
 )
 
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 
-#: Payload indexes for the system fields that filters use most (server only: local mode
-#: scans payloads and warns that indexes have no effect).
-PAYLOAD_INDEXES: dict[str, models.PayloadSchemaType] = {
-    "image_id": models.PayloadSchemaType.KEYWORD,
-    "label": models.PayloadSchemaType.KEYWORD,
-    "source": models.PayloadSchemaType.KEYWORD,
-    "format": models.PayloadSchemaType.KEYWORD,
-    "width": models.PayloadSchemaType.INTEGER,
-    "height": models.PayloadSchemaType.INTEGER,
-    "bytes": models.PayloadSchemaType.INTEGER,
-}
-
-
-def _condition(key: str, cond: Any) -> models.Condition:
-    """One validated filter entry as a qdrant-client condition."""
-    if isinstance(cond, dict):
-        return models.FieldCondition(
-            key=key, range=models.Range(**{k: float(v) for k, v in cond.items()})
-        )
-    if isinstance(cond, list):
-        strs = [v for v in cond if isinstance(v, str)]
-        ints = [v for v in cond if not isinstance(v, str)]
-        if strs and ints:  # MatchAny takes one type: either list may match
-            return models.Filter(should=[
-                models.FieldCondition(key=key, match=models.MatchAny(any=strs)),
-                models.FieldCondition(key=key, match=models.MatchAny(any=ints)),
-            ])
-        return models.FieldCondition(key=key, match=models.MatchAny(any=strs or ints))
-    if isinstance(cond, float):  # MatchValue has no floats: an exact match is a closed range
-        return models.FieldCondition(key=key, range=models.Range(gte=cond, lte=cond))
-    return models.FieldCondition(key=key, match=models.MatchValue(value=cond))
-
-
 def to_qdrant_filter(flt: Filter | None, exclude_ids: Sequence[str] = ()) -> models.Filter | None:
     """Translate the store filter language (validated here) into a qdrant-client Filter."""
-    validate_filter(flt)
-    must = [_condition(key, cond) for key, cond in (flt or {}).items()]
-    must_not: list[models.Condition] = (
-        [models.HasIdCondition(has_id=[point_uuid(i) for i in exclude_ids])] if exclude_ids
-        else []
-    )
-    if not must and not must_not:
+    return qq.qdrant_filter(flt, exclude=[point_uuid(i) for i in exclude_ids])
+
+
+def read_consistency_of(value: int | str | None) -> models.ReadConsistency | None:
+    """``VISEARCH_READ_CONSISTENCY`` as qdrant-client takes it: a number of replicas, or
+    majority / quorum / all; None for Qdrant's default."""
+    if value is None:
         return None
-    return models.Filter(must=must or None, must_not=must_not or None)
+    if isinstance(value, int) or value.isdigit():
+        return int(value)
+    return models.ReadConsistencyType(value)
 
 
 class QdrantStore(VectorStore):
@@ -109,8 +83,15 @@ class QdrantStore(VectorStore):
         write_consistency_factor: int = 1,
         hnsw_m: int = 16,
         hnsw_ef_construct: int = 100,
+        payload_indexes: dict[str, str] | None = None,
+        read_consistency: int | str | None = None,
+        write_ordering: str | None = None,
     ) -> None:
-        """Connect to ``url`` (server) or open ``path`` (local mode; ``":memory:"`` too)."""
+        """Connect to ``url`` (server) or open ``path`` (local mode; ``":memory:"`` too).
+
+        ``read_consistency`` (a number of replicas, or majority/quorum/all) and
+        ``write_ordering`` (weak/medium/strong) go with every read and write on a cluster
+        (``_reads``/``_writes``); None keeps Qdrant's defaults."""
         if (url is None) == (path is None):
             raise ValueError("give exactly one of url (Qdrant server) or path (local mode)")
         if dim < 1:
@@ -119,7 +100,12 @@ class QdrantStore(VectorStore):
         self.dim = dim
         self.name = name or collection_name(model_id, dim)
         self.local = url is None
+        #: System payload indexes plus the declared ``metadata.<key>`` ones.
+        self.index_types = {**SYSTEM_INDEXES, **(payload_indexes or {})}
         self._where = url or str(path)
+        self._read_args: dict[str, Any] = {"consistency": read_consistency_of(read_consistency)}
+        self._write_args: dict[str, Any] = {
+            "ordering": models.WriteOrdering(write_ordering) if write_ordering else None}
         # Local mode is one sqlite-backed object: serialise calls into it. HTTP is thread-safe.
         self._local_lock = threading.Lock() if self.local else None
         self._client: QdrantClient | None = self._connect(url, path, api_key, timeout_s)
@@ -170,7 +156,7 @@ class QdrantStore(VectorStore):
         info = self._call(lambda c: c.get_collection(self.name))
         self._check_collection(info)
         if not self.local:
-            missing = {f: s for f, s in PAYLOAD_INDEXES.items()
+            missing = {f: qq.schema_type(t) for f, t in self.index_types.items()
                        if f not in (info.payload_schema or {})}
 
             def create_indexes(client: QdrantClient) -> None:
@@ -240,6 +226,21 @@ class QdrantStore(VectorStore):
         except (ValueError, RuntimeError) as exc:  # local mode reports errors this way
             raise StoreError(f"Qdrant store {self.name!r}: {exc}") from exc
 
+    def _reads(self) -> dict[str, Any]:
+        """Keyword arguments for every read (query_points, retrieve, scroll, facet): the read
+        consistency on a cluster. Every new read call passes ``**self._reads()``."""
+        return self._read_args
+
+    def _writes(self) -> dict[str, Any]:
+        """Keyword arguments for every write (upsert, delete, set_payload): the write
+        ordering on a cluster. Every new write call passes ``**self._writes()``."""
+        return self._write_args
+
+    def stats(self) -> dict[str, int]:
+        info = self._call(lambda c: c.get_collection(self.name))
+        return {"points": int(info.points_count or 0),
+                "indexed_vectors": int(info.indexed_vectors_count or 0)}
+
     # -- VectorStore -------------------------------------------------------------------------
 
     def upsert(self, points: Sequence[Point]) -> None:
@@ -250,13 +251,15 @@ class QdrantStore(VectorStore):
             models.PointStruct(id=point_uuid(i), vector=vec.tolist(), payload=payload)
             for i, vec, payload in prepared
         ]
-        self._call(lambda c: c.upsert(self.name, points=structs, wait=True))
+        self._call(lambda c: c.upsert(self.name, points=structs, wait=True,
+                                     **self._writes()))
 
     def delete(self, ids: Sequence[str]) -> None:
         wanted = unique_ids(ids)
         if wanted:
             selector = models.PointIdsList(points=[point_uuid(i) for i in wanted])
-            self._call(lambda c: c.delete(self.name, points_selector=selector, wait=True))
+            self._call(lambda c: c.delete(self.name, points_selector=selector, wait=True,
+                                          **self._writes()))
 
     def get(self, ids: Sequence[str], with_vectors: bool = False) -> list[Point]:
         wanted = unique_ids(ids)
@@ -264,7 +267,7 @@ class QdrantStore(VectorStore):
             return []
         records = self._call(lambda c: c.retrieve(
             self.name, ids=[point_uuid(i) for i in wanted], with_payload=True,
-            with_vectors=with_vectors,
+            with_vectors=with_vectors, **self._reads(),
         ))
         return points_in_order(wanted, records, with_vectors)
 
@@ -286,14 +289,62 @@ class QdrantStore(VectorStore):
         response = self._call(lambda c: c.query_points(
             self.name, query=query.tolist(), query_filter=qfilter, search_params=params,
             limit=limit, offset=offset or None, score_threshold=score_threshold,
-            with_payload=True, with_vectors=False,
+            with_payload=True, with_vectors=False, **self._reads(),
         ))
         return [_scored(p) for p in response.points]
 
     def count(self, flt: Filter | None = None) -> int:
+        # qdrant-client's count() takes no read consistency (1.20): it reads as Qdrant defaults.
         qfilter = to_qdrant_filter(flt)
         return int(self._call(lambda c: c.count(self.name, count_filter=qfilter,
                                                  exact=True)).count)
+
+    # -- the query API (store/query.py; translation in store/qdrant_query.py) -----------------
+
+    def _params_for(self, exact: bool) -> models.SearchParams | None:
+        # Local mode is always exact and warns about search params; a server needs the flag.
+        return models.SearchParams(exact=True) if exact and not self.local else None
+
+    def _query(self, q: StoreQuery) -> list[ScoredPoint]:
+        flt = qq.qdrant_filter(q.flt, exclude=[point_uuid(i) for i in unique_ids(q.exclude_ids)])
+        params = self._params_for(q.exact)
+        query, prefetch, threshold = qq.stages(q, flt, params)
+        response = self._call(lambda c: c.query_points(
+            self.name, query=query, prefetch=prefetch or None, query_filter=flt,
+            search_params=params, limit=q.limit, offset=q.offset or None,
+            score_threshold=threshold, with_payload=True, with_vectors=q.with_vectors,
+            **self._reads(),
+        ))
+        return [_scored(p) for p in response.points]
+
+    def _order(self, pool: StoreQuery, key: str, descending: bool, ids: Sequence[str]) -> list[str]:
+        flt = qq.qdrant_filter(pool.flt,
+                               exclude=[point_uuid(i) for i in unique_ids(pool.exclude_ids)])
+        only = qq.qdrant_filter(None, only=[point_uuid(i) for i in ids])
+        query, inner = qq.order_query(pool, key, descending, flt, self._params_for(pool.exact))
+        response = self._call(lambda c: c.query_points(
+            self.name, query=query, prefetch=inner, query_filter=only, limit=pool.limit,
+            with_payload=["image_id"], with_vectors=False, **self._reads(),
+        ))
+        return [str((p.payload or {}).get("image_id")) for p in response.points]
+
+    def facet(self, key: str, flt: Filter | None = None, limit: int = 50) -> list[tuple[Any, int]]:
+        self.check_facet(key, limit)
+        qfilter = qq.qdrant_filter(flt)
+        response = self._call(lambda c: c.facet(self.name, key, facet_filter=qfilter,
+                                                limit=limit + FACET_SLACK, exact=True,
+                                                **self._reads()))
+        return facet_counts([(h.value, h.count) for h in response.hits], limit)
+
+    def _scroll(self, key: str, descending: bool, start: Any, limit: int, flt: Filter | None,
+                lacking: str | None, with_vectors: bool) -> list[Point]:
+        qfilter = qq.qdrant_filter(flt, lacking=lacking)
+        records, _ = self._call(lambda c: c.scroll(
+            self.name, scroll_filter=qfilter, limit=limit, with_payload=True,
+            with_vectors=with_vectors, order_by=qq.order_by(key, descending, start),
+            **self._reads(),
+        ))
+        return records_to_points(records, with_vectors)
 
     def ping(self) -> bool:
         try:

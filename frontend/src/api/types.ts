@@ -1,94 +1,60 @@
-// Shapes of the visearch REST API v1 (docs/api.md).
+// Shapes of the visearch REST API v1. The API's own types are generated from its OpenAPI
+// schema into schema.d.ts (`npm run api:types`; scripts/test_frontend.sh fails when stale);
+// this file only names them, and adds the few things the schema leaves open.
+import type { components } from "./schema";
+
+type Schemas = components["schemas"];
 
 export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
 
 export interface RangeFilter {
-  gt?: number;
-  gte?: number;
-  lt?: number;
-  lte?: number;
+  gt?: number | string;
+  gte?: number | string;
+  lt?: number | string;
+  lte?: number | string;
 }
 
 export type FilterValue = string | number | boolean | RangeFilter | Array<string | number>;
 
-export interface SearchRequest {
-  text?: string;
-  image_data?: string;
-  image_url?: string;
-  image_id?: string;
-  text_weight?: number;
-  top_k?: number;
-  threshold?: number;
-  offset?: number;
-  filter?: Record<string, FilterValue>;
-}
+export type SearchTerm = Schemas["SearchTerm"];
+export type SortField = NonNullable<Schemas["SearchRequest"]["sort"]>;
+export type SearchRequest = Schemas["SearchRequest"];
 
-export interface SearchResult {
-  image_id: string;
-  score: number;
-  filename: string | null;
-  width: number | null;
-  height: number | null;
-  label: string | null;
-  metadata: Record<string, Json> | null;
-  thumbnail_url: string;
-  image_url: string;
-}
+/** What the relevance cutoff did to a search. */
+export type CutoffInfo = Schemas["CutoffReport"];
+export type ImageItem = Schemas["ImageItem"];
+export type SearchResult = Schemas["SearchResult"];
+/** A tile: a search result, or a library image (no score). */
+export type Item = ImageItem & { score?: number };
+export type SearchResponse = Schemas["SearchResponse"];
+export type ImagePage = Schemas["ImagePage"];
+export type BulkDeleteResponse = Schemas["BulkDeleteResponse"];
+export type QueryImageCreated = Schemas["QueryImageCreated"];
+export type IndexStatus = Schemas["IndexItemResult"]["status"];
+export type IndexItemResult = Schemas["IndexItemResult"];
+export type IndexResponse = Schemas["IndexResponse"];
+export type Stats = Schemas["StatsResponse"];
+export type UiConfig = Schemas["UiConfig"];
 
-export interface SearchResponse {
-  query_id: string;
-  results: SearchResult[];
-  total_found: number;
-  has_more: boolean;
-  search_time_ms: number;
-  cached: boolean;
-  model_id: string;
-}
+export type FacetValue = Schemas["FacetValue"];
+export type Facets = Schemas["FacetResponse"];
+export type Duplicates = Schemas["DuplicatesResponse"];
 
-export type IndexStatus = "indexed" | "duplicate" | "failed";
-
-export interface ErrorBody {
-  code: string;
-  message: string;
-}
-
-export interface IndexItemResult {
-  image_id: string | null;
-  filename: string | null;
-  status: IndexStatus;
-  error: ErrorBody | null;
-  processing_time_ms: number;
-}
-
-export interface IndexResponse {
-  results: IndexItemResult[];
-  indexed: number;
-  duplicates: number;
-  failed: number;
-}
-
+/** `GET /images/{id}/info`: the stored payload (the schema leaves it open). */
 export interface ImageInfo {
   image_id: string;
-  filename: string | null;
-  width: number | null;
-  height: number | null;
-  format: string | null;
-  bytes: number | null;
-  indexed_at: string | null;
-  label: string | null;
-  metadata: Record<string, Json> | null;
-}
-
-export interface Stats {
-  count: number;
-  model: {
-    model_id: string;
-    requested_model: string;
-    dim: number;
-    device: string;
-    fallback: boolean;
-  };
-  store: { backend: string; collection: string };
-  uptime_s: number;
-  version: string;
+  filename?: string | null;
+  width?: number | null;
+  height?: number | null;
+  format?: string | null;
+  bytes?: number | null;
+  indexed_at?: string | null;
+  taken_at?: string | null;
+  camera?: string | null;
+  camera_make?: string | null;
+  camera_model?: string | null;
+  gps?: { lat: number; lon: number } | null;
+  label?: string | null;
+  duplicate_of?: string | null;
+  metadata?: Record<string, Json> | null;
 }

@@ -2,27 +2,27 @@
 // refinement changes replace the current one), the address bar mirrors it (lib/url), and
 // Back, Forward and reload restore it.
 import { useCallback, useEffect, useRef } from "react";
-import { isEmptyQuery, queryKey, type Query, type QueryImage, type Refinement } from "../lib/query";
+import { isEmptyQuery, queryKey, type Query, type Refinement } from "../lib/query";
 import { parseSearch, searchFor } from "../lib/url";
 
-export type CommitMode = "push" | "typing" | "replace";
+/** push: a new entry; typing: replaces the entry typing made last; commit (Enter): ends the
+ * typing, in its entry; replace: the current entry (a refinement). */
+export type CommitMode = "push" | "typing" | "commit" | "replace";
 
-/** What goes into `history.state`: enough to restore a query (file bytes stay in memory). */
+/** What goes into `history.state`: the whole query (images are ids or URLs, never bytes). */
 interface HistoryEntry {
-  visearch: 1;
-  text: string;
-  image: Omit<QueryImage, "dataUrl"> | null;
+  visearch: 2;
+  query: Query;
   refine: Refinement;
   typing: boolean;
 }
 
-function entryFor(q: Query, r: Refinement, typing: boolean): HistoryEntry {
-  const image = q.image ? (({ dataUrl: _drop, ...rest }) => rest)(q.image as QueryImage & { dataUrl?: string }) : null;
-  return { visearch: 1, text: q.text, image, refine: r, typing };
+function entryFor(query: Query, refine: Refinement, typing: boolean): HistoryEntry {
+  return { visearch: 2, query, refine, typing };
 }
 
 function isEntry(st: unknown): st is HistoryEntry {
-  return typeof st === "object" && st !== null && (st as HistoryEntry).visearch === 1;
+  return typeof st === "object" && st !== null && (st as HistoryEntry).visearch === 2;
 }
 
 const hrefFor = (q: Query, r: Refinement) => `${window.location.pathname}${searchFor(q, r)}`;
@@ -34,18 +34,15 @@ const hrefFor = (q: Query, r: Refinement) => `${window.location.pathname}${searc
 export function useHistorySync(onRestore: (q: Query, r: Refinement) => void) {
   const restoreRef = useRef(onRestore);
   restoreRef.current = onRestore;
-  // the bytes of dropped/pasted files, so Back can bring their queries back in this tab
-  const fileData = useRef(new Map<string, string>());
 
   const record = useCallback((q: Query, r: Refinement, mode: CommitMode = "push") => {
     // clearing the box on the way to the next query is not a place to go back to
     if (mode === "typing" && isEmptyQuery(q)) return;
-    if (q.image?.kind === "file") fileData.current.set(q.image.key, q.image.dataUrl);
     const prev: unknown = window.history.state;
-    const sameKey =
-      isEntry(prev) && queryKey({ text: prev.text, image: prev.image as QueryImage | null }, prev.refine) === queryKey(q, r);
+    const sameKey = isEntry(prev) && queryKey(prev.query, prev.refine) === queryKey(q, r);
     const entry = entryFor(q, r, mode === "typing");
-    if (mode === "replace" || sameKey || (mode === "typing" && isEntry(prev) && prev.typing)) {
+    const afterTyping = (mode === "typing" || mode === "commit") && isEntry(prev) && prev.typing;
+    if (mode === "replace" || sameKey || afterTyping) {
       window.history.replaceState(entry, "", hrefFor(q, r));
     } else {
       window.history.pushState(entry, "", hrefFor(q, r));
@@ -69,12 +66,7 @@ export function useHistorySync(onRestore: (q: Query, r: Refinement) => void) {
         restoreRef.current(query, refine);
         return;
       }
-      let image = st.image as QueryImage | null;
-      if (image?.kind === "file") {
-        const dataUrl = fileData.current.get(image.key);
-        image = dataUrl ? { ...image, dataUrl } : null;
-      }
-      restoreRef.current({ text: st.text, image }, st.refine);
+      restoreRef.current(st.query, st.refine);
     };
     window.addEventListener("popstate", onPop);
     return () => window.removeEventListener("popstate", onPop);

@@ -1,8 +1,8 @@
 import { useEffect, useState } from "react";
-import type { SearchResult } from "../api/types";
+import type { Item } from "../api/types";
 
 /** Labels seen in results this session, sorted, for the label filter (until the API lists them all). */
-export function useLabelMemory(results: SearchResult[]): string[] {
+export function useLabelMemory(results: Item[]): string[] {
   const [labels, setLabels] = useState<string[]>([]);
   useEffect(() => {
     const found = results.map((r) => r.label).filter((l): l is string => !!l);

@@ -7,9 +7,12 @@ import {
   DEFAULT_REFINEMENT,
   EMPTY_QUERY,
   carryRefinement,
+  imageFromIndexed,
   imageFromUrl,
   isEmptyQuery,
   looksLikeUrl,
+  makeQuery,
+  splitNegatives,
   type Query,
   type QueryImage,
   type Refinement,
@@ -67,24 +70,33 @@ export function useQueryState(run: (q: Query, r: Refinement) => void, { debounce
     [show, record, cancelTyping],
   );
 
-  /** Text typed into the box: shown at once, searched when typing pauses. */
+  /** Text typed into the box: shown at once, searched when typing pauses (typing in the
+   * library or a duplicates view starts a search). */
   const type = (text: string) => {
-    const q = { ...queryRef.current, text };
+    const cur = queryRef.current;
+    const q = cur.view === "search" ? { ...cur, text } : makeQuery({ text });
     setQuery(q);
     typing.call(q);
   };
 
-  /** A new image query; the words stay unless `text` replaces them. */
+  /** A new image query; the words stay unless `text` replaces them; feedback starts over. */
   const searchByImage = useCallback(
-    (image: QueryImage, text: string = queryRef.current.text) => go({ text, image }),
+    (image: QueryImage, text: string = queryRef.current.view === "search" ? queryRef.current.text : "") =>
+      go(makeQuery({ text, image, not: queryRef.current.view === "search" ? queryRef.current.not : [] })),
     [go],
   );
 
-  /** Enter: search now. A lone URL in the box searches by the image at that address. */
+  /** Enter: search now. A lone URL in the box searches by the image at that address (in
+   * place of any image in the query); words
+   * written `-like-this` become "without" terms. */
   const submit = () => {
     const q = queryRef.current;
-    if (q.text.trim() && !q.image && looksLikeUrl(q.text)) searchByImage(imageFromUrl(q.text), "");
-    else go(q);
+    if (q.text.trim() && looksLikeUrl(q.text)) {
+      searchByImage(imageFromUrl(q.text), "");
+      return;
+    }
+    const { text, not } = splitNegatives(q.text);
+    go(not.length ? { ...q, view: "search", text, not: [...new Set([...q.not, ...not])] } : { ...q, view: q.view === "library" ? "search" : q.view }, "commit");
   };
 
   /** A refinement change: re-runs the same query in place (no new history entry). */
@@ -93,15 +105,30 @@ export function useQueryState(run: (q: Query, r: Refinement) => void, { debounce
     else go(queryRef.current, "replace", next);
   };
 
+  /** Relevance feedback: the query again, with these liked and disliked images added. */
+  const refineWithFeedback = (likes: string[], dislikes: string[]) => {
+    const q = queryRef.current;
+    const merge = (a: string[], b: string[]) => [...new Set([...a, ...b])];
+    go({ ...q, view: "search", likes: merge(q.likes, likes), dislikes: merge(q.dislikes, dislikes) });
+  };
+
   return {
     query,
     refine,
     type,
     submit,
     searchByImage,
-    searchText: (text: string) => go({ text, image: null }),
+    searchText: (text: string) => go(makeQuery({ text })),
     removeImage: () => go({ ...queryRef.current, image: null }),
+    removeNot: (word: string) => go({ ...queryRef.current, not: queryRef.current.not.filter((w) => w !== word) }),
+    removeFeedback: () => go({ ...queryRef.current, likes: [], dislikes: [] }),
+    /** "Search by these": the selected images as the examples of a new query. */
+    searchByIds: (ids: string[]) => go(makeQuery({ likes: ids })),
+    showLibrary: () => go({ ...EMPTY_QUERY, view: "library" }, "push", { ...DEFAULT_REFINEMENT, topK: 48 }),
+    showDuplicates: (imageId: string, name: string, thumbUrl: string) =>
+      go({ ...EMPTY_QUERY, view: "duplicates", image: imageFromIndexed(imageId, name, thumbUrl) }, "push", DEFAULT_REFINEMENT),
     clear: () => go(EMPTY_QUERY),
     refineTo,
+    refineWithFeedback,
   };
 }

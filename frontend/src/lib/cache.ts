@@ -1,14 +1,22 @@
 // Keeps the session's recent result pages so going back to an earlier query is instant.
 // Memory holds everything; sessionStorage keeps a copy that survives a reload.
-import type { SearchResult } from "../api/types";
+import type { CutoffInfo, Item } from "../api/types";
 
 export interface CachedResults {
-  results: SearchResult[];
+  results: Item[];
   hasMore: boolean;
-  searchTimeMs: number;
+  searchTimeMs: number | null;
+  /** What the relevance cutoff kept and cut (searches on servers that have one). */
+  cutoff: CutoffInfo | null;
+  /** Nothing passed the cutoff: these are the nearest images. */
+  nearest: boolean;
+  /** The library's next page. */
+  cursor: string | null;
+  /** How many images the library (or a duplicates view) holds in all. */
+  total: number | null;
 }
 
-const STORAGE_KEY = "visearch.results.v1";
+const STORAGE_KEY = "visearch.results.v2";
 
 export class ResultCache {
   private readonly entries = new Map<string, CachedResults>();

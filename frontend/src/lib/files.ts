@@ -42,6 +42,19 @@ export function dragHasFiles(data: DataTransfer | null): boolean {
   return !!data && Array.from(data.types ?? []).includes("Files");
 }
 
+/** A file to upload, with its path inside a dropped or picked folder (null for loose files). */
+export interface Picked {
+  file: File;
+  path: string | null;
+}
+
+/** A picker's files; those of a folder picker keep their path inside the folder. */
+export function pickedFiles(files: FileList | File[] | null): Picked[] {
+  return Array.from(files ?? [])
+    .filter((f) => !isHidden(f.name))
+    .map((file) => ({ file, path: file.webkitRelativePath || null }));
+}
+
 type Entry = FileSystemEntry;
 
 function readEntries(reader: FileSystemDirectoryReader): Promise<Entry[]> {
@@ -52,38 +65,39 @@ function entryFile(entry: FileSystemFileEntry): Promise<File> {
   return new Promise((resolve, reject) => entry.file(resolve, reject));
 }
 
-async function walkEntry(entry: Entry, out: File[]): Promise<void> {
+async function walkEntry(entry: Entry, out: Picked[], inFolder: boolean): Promise<void> {
   if (isHidden(entry.name)) return;
   if (entry.isFile) {
-    const f = await entryFile(entry as FileSystemFileEntry);
-    out.push(f);
+    const file = await entryFile(entry as FileSystemFileEntry);
+    out.push({ file, path: inFolder ? entry.fullPath.replace(/^\//, "") : null });
   } else if (entry.isDirectory) {
     const reader = (entry as FileSystemDirectoryEntry).createReader();
     // readEntries answers in batches until it returns an empty list
     for (;;) {
       const batch = await readEntries(reader);
       if (batch.length === 0) break;
-      for (const e of batch) await walkEntry(e, out);
+      for (const e of batch) await walkEntry(e, out, true);
     }
   }
 }
 
 /**
- * All files of a drop, descending into dropped folders. Non-image files are kept so the
- * upload summary can say why they were skipped; hidden files are dropped.
+ * All files of a drop, descending into dropped folders (each file keeps its path from the
+ * dropped folder on). Non-image files are kept so the upload summary can say why they were
+ * skipped; hidden files are dropped.
  */
-export async function filesFromDrop(data: DataTransfer | null): Promise<File[]> {
+export async function filesFromDrop(data: DataTransfer | null): Promise<Picked[]> {
   if (!data) return [];
   const items = Array.from(data.items ?? []).filter((i) => i.kind === "file");
   const entries = items
     .map((i) => (typeof i.webkitGetAsEntry === "function" ? i.webkitGetAsEntry() : null))
     .filter((e): e is Entry => e !== null);
   if (entries.length > 0 && entries.length === items.length) {
-    const out: File[] = [];
-    for (const e of entries) await walkEntry(e, out);
+    const out: Picked[] = [];
+    for (const e of entries) await walkEntry(e, out, false);
     return out;
   }
-  return Array.from(data.files ?? []).filter((f) => !isHidden(f.name));
+  return pickedFiles(data.files);
 }
 
 export function formatBytes(n: number | null | undefined): string {

@@ -46,7 +46,12 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/* The chart's own Secret holds only what was given as plain values. */}}
 {{- define "visearch.hasSecret" -}}
-{{- if or .Values.qdrant.apiKey .Values.redis.password .Values.broker.password }}true{{ end }}
+{{- if or .Values.qdrant.apiKey .Values.redis.password .Values.broker.password .Values.metrics.serviceMonitor.apiKey }}true{{ end }}
+{{- end }}
+
+{{/* The Secret holding the API keys file: an existing one, or the chart's <fullname>-api-keys. */}}
+{{- define "visearch.apiKeysSecret" -}}
+{{- default (printf "%s-api-keys" (include "visearch.fullname" .)) .Values.apiKeys.existingSecret }}
 {{- end }}
 
 {{/* A secretKeyRef: the chart's Secret when the plain value is set, else the named one. */}}

@@ -12,6 +12,7 @@ from visearch.api.schemas import ErrorBody, IndexOneResponse, IndexRequest, Inde
 from visearch.api.uploads import form_json_object
 from visearch.errors import VisearchError
 from visearch.ingest.decode import decode_base64
+from visearch.ingest.metadata import check_label, check_metadata, clean_text
 from visearch.services.indexing import IndexItem
 
 router = APIRouter(tags=["index"], dependencies=[Depends(INDEXING)], responses=ACCESS_ERRORS)
@@ -49,7 +50,7 @@ async def index_one(body: IndexRequest, runtime: RuntimeDep) -> Any:
 @router.post("/index/upload", response_model=IndexResponse, responses=ERRORS)
 async def index_upload(
     runtime: RuntimeDep,
-    files: Annotated[list[UploadFile], File(description="One or more images.")],
+    files: Annotated[list[UploadFile], File(min_length=1, description="One or more images.")],
     metadata: Annotated[str | None, Form(description="JSON object applied to every file.")] = None,
     label: Annotated[str | None, Form(max_length=256)] = None,
 ) -> Any:
@@ -57,10 +58,12 @@ async def index_upload(
     limit = runtime.settings.max_batch_files
     if len(files) > limit:
         raise VisearchError(f"at most {limit} files a request", code="too_many_files", status=413)
-    meta = form_json_object(metadata, "metadata") or {}
+    # What applies to every file is checked before any file is read.
+    meta = check_metadata(form_json_object(metadata, "metadata") or {}, runtime.indexer.limits)
+    check_label(label)
     items = [
-        IndexItem(stream=f.file, filename=f.filename or f"file{i}", metadata=meta, label=label,
-                  source="upload")
+        IndexItem(stream=f.file, filename=clean_text(f.filename) or f"file{i}", metadata=meta,
+                  label=label, source="upload")
         for i, f in enumerate(files)
     ]
     results = await run_blocking(runtime, runtime.indexer.index_items, items)

@@ -14,7 +14,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from visearch.api.deps import ACCESS_ERRORS, INDEX, IndexingCaller, RuntimeDep, run_blocking
+from visearch.api.deps import (
+    ACCESS_ERRORS,
+    INDEX,
+    IndexingCaller,
+    RuntimeDep,
+    run_blocking,
+    writable,
+)
 from visearch.api.schemas import (
     ErrorBody,
     JobAccepted,
@@ -79,7 +86,8 @@ async def get_job(job_id: str, jobs: JobsDep, runtime: RuntimeDep) -> JobDetail:
     return JobDetail.from_view(await run_blocking(runtime, jobs.get, _job_id(job_id)))
 
 
-@router.delete("/{job_id}", response_model=JobDetail, responses=ERRORS)
+@router.delete("/{job_id}", response_model=JobDetail, responses=ERRORS,
+               dependencies=[Depends(writable)])
 async def cancel_job(job_id: str, jobs: JobsDep, runtime: RuntimeDep) -> JobDetail:
     """Cancel a queued or running job (items not yet indexed are skipped)."""
     return JobDetail.from_view(await run_blocking(runtime, jobs.cancel, _job_id(job_id)))

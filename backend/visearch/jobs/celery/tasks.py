@@ -9,6 +9,7 @@ job batch.
 from __future__ import annotations
 
 import os
+import time
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -20,6 +21,7 @@ from visearch.cache.two_tier import build_cache
 from visearch.config import ConfigError, Settings
 from visearch.jobs.celery.app import TASK_NAME, connect, declare_queues, make_celery
 from visearch.jobs.ledger_redis import RedisJobLedger
+from visearch.jobs.metrics import BatchMetrics
 from visearch.jobs.model import JobsUnavailableError
 from visearch.jobs.policy import BatchPolicy, GiveUp, Retry, Verdict
 from visearch.jobs.spec import ItemSpec
@@ -38,6 +40,7 @@ class WorkerContext:
         self.registry = registry or CollectorRegistry()
         self.ledger = RedisJobLedger.from_settings(settings)
         self.policy = BatchPolicy.from_settings(settings)
+        self.metrics = BatchMetrics(self.registry)
         self._runtime: Runtime | None = None
 
     @property
@@ -55,12 +58,14 @@ class WorkerContext:
     def run(self, task: Task, job_id: str, raw_items: Any) -> str | None:
         """One delivery of a batch task: the policy's verdict becomes a return, a retry with
         a countdown, or a rejection to the dead-letter queue (see ``app`` for the rules)."""
+        started = time.perf_counter()
         try:
             if not isinstance(job_id, str) or not isinstance(raw_items, list):
                 raise ValueError("expected (job_id: str, items: list)")
             items = [(int(i), ItemSpec.from_dict(d)) for i, d in raw_items]
         except (TypeError, ValueError) as exc:
             log.error("poison_message", task_id=task.request.id, error=str(exc))
+            self.metrics.observe("poison", time.perf_counter() - started)
             raise Reject(f"malformed batch: {exc}", requeue=False) from exc
 
         retries = int(task.request.retries or 0)
@@ -74,6 +79,7 @@ class WorkerContext:
                 self.runtime.indexer, self.ledger, job_id,
                 [(i, spec, earlier) for i, spec in items], self.settings.allowed_roots, retries,
             )
+        self.metrics.observe(_outcome(verdict), time.perf_counter() - started)
         if isinstance(verdict, Retry):
             raise task.retry(exc=verdict.error, countdown=verdict.delay_s)
         if isinstance(verdict, GiveUp):
@@ -84,6 +90,15 @@ class WorkerContext:
         if self._runtime is not None:
             self._runtime.close()
         self.ledger.close()
+
+
+def _outcome(verdict: Verdict) -> str:
+    """The ``outcome`` label of a verdict: done, retried, failed or poison."""
+    if isinstance(verdict, Retry):
+        return "retried"
+    if isinstance(verdict, GiveUp):
+        return "poison" if verdict.code == "poison" else "failed"
+    return "done"
 
 
 def register_tasks(app: Celery, ctx: WorkerContext) -> None:

@@ -1,19 +1,20 @@
 // What the results area says when there is nothing to show, and why.
 import type { ReactNode } from "react";
 import type { ApiError } from "../../api/client";
-import type { Refinement } from "../../lib/query";
-import { AlertIcon, ImageIcon, PlusIcon, SearchIcon, UploadIcon } from "../../ui/icons";
+import type { Query, Refinement, View } from "../../lib/query";
+import { AlertIcon, GridIcon, ImageIcon, PlusIcon, SearchIcon, UploadIcon } from "../../ui/icons";
 
 interface EmptyProps {
   count: number | null;
   onAddImages: () => void;
   onPickFile: () => void;
   onExample: (text: string) => void;
+  onLibrary: () => void;
 }
 
 const EXAMPLES = ["a red dress", "sneakers", "a dog on the beach", "people at a party"];
 
-export function EmptyState({ count, onAddImages, onPickFile, onExample }: EmptyProps) {
+export function EmptyState({ count, onAddImages, onPickFile, onExample, onLibrary }: EmptyProps) {
   return (
     <section className="empty" data-testid="empty-state" aria-labelledby="empty-title">
       <div className="empty-art" aria-hidden="true">
@@ -43,6 +44,9 @@ export function EmptyState({ count, onAddImages, onPickFile, onExample }: EmptyP
       <div className="row center">
         <button type="button" className="btn" onClick={onPickFile}>
           <ImageIcon /> Search by an image file
+        </button>
+        <button type="button" className="btn" onClick={onLibrary}>
+          <GridIcon /> Browse the library
         </button>
         <button type="button" className="btn btn-primary" onClick={onAddImages}>
           <PlusIcon /> Add images
@@ -94,14 +98,26 @@ export function SearchError({ error, onRetry }: ErrorProps) {
 
 interface NoResultsProps {
   refine: Refinement;
+  view: View;
   count: number | null;
   hasImage: boolean;
   onClearThreshold: () => void;
-  onClearLabel: () => void;
+  onClearFilters: () => void;
   onAddImages: () => void;
 }
 
-export function NoResults({ refine, count, hasImage, onClearThreshold, onClearLabel, onAddImages }: NoResultsProps) {
+/** Nothing passed the relevance cutoff: say so, above the nearest images shown instead. */
+export function NoCloseMatches({ query }: { query: Query }) {
+  const what = query.text.trim() ? `“${query.text.trim()}”` : "this query";
+  return (
+    <p className="notice-inline" role="status" data-testid="no-close-matches">
+      <SearchIcon width={18} height={18} /> No close matches for {what}; these are the nearest images.
+    </p>
+  );
+}
+
+export function NoResults({ refine, view, count, hasImage, onClearThreshold, onClearFilters, onAddImages }: NoResultsProps) {
+  const filters = Object.entries(refine.filters);
   let why: string;
   let action: ReactNode = null;
   if (count === 0) {
@@ -118,13 +134,15 @@ export function NoResults({ refine, count, hasImage, onClearThreshold, onClearLa
         Show all scores
       </button>
     );
-  } else if (refine.label) {
-    why = `No image labelled “${refine.label}” matches.`;
+  } else if (filters.length) {
+    why = `No image with ${filters.map(([k, v]) => `${k} “${v}”`).join(" and ")} matches.`;
     action = (
-      <button type="button" className="btn btn-primary" onClick={onClearLabel}>
-        Search all labels
+      <button type="button" className="btn btn-primary" onClick={onClearFilters}>
+        Clear the filters
       </button>
     );
+  } else if (view === "duplicates") {
+    why = "No other image is a near-duplicate of this one.";
   } else {
     why = "Nothing in the index matched this query.";
   }

@@ -1,5 +1,6 @@
 // The one box that takes anything: words, an image chip (dropped, pasted, picked, or
-// "more like this"), or both for a combined query.
+// "more like this"), or both for a combined query; "without …" chips for words pushed away
+// (typed as `-word`), and a chip for the liked/disliked images refining the search.
 import { forwardRef, useRef, type KeyboardEvent } from "react";
 import { imageLabel, imagePreview, type Query } from "../../lib/query";
 import { CloseIcon, ImageIcon, SearchIcon } from "../../ui/icons";
@@ -11,16 +12,23 @@ interface Props {
   onSubmit: () => void;
   onPickFile: (file: File) => void;
   onRemoveImage: () => void;
+  onRemoveNot: (word: string) => void;
+  onRemoveFeedback: () => void;
   onClear: () => void;
 }
 
 export const SearchBar = forwardRef<HTMLInputElement, Props>(function SearchBar(
-  { query, busy, onTextChange, onSubmit, onPickFile, onRemoveImage, onClear },
+  { query, busy, onTextChange, onSubmit, onPickFile, onRemoveImage, onRemoveNot, onRemoveFeedback, onClear },
   inputRef,
 ) {
   const fileRef = useRef<HTMLInputElement>(null);
   const image = query.image;
-  const hasAnything = query.text !== "" || image !== null;
+  const search = query.view === "search";
+  const hasAnything = query.text !== "" || image !== null || query.not.length > 0 || query.likes.length > 0;
+  const fb = [
+    query.likes.length ? `${query.likes.length} liked` : "",
+    query.dislikes.length ? `${query.dislikes.length} disliked` : "",
+  ].filter(Boolean).join(", ");
 
   const onKeyDown = (e: KeyboardEvent<HTMLInputElement>) => {
     if (e.key === "Enter") {
@@ -46,7 +54,26 @@ export const SearchBar = forwardRef<HTMLInputElement, Props>(function SearchBar(
       }}
     >
       <SearchIcon className="searchbar-icon" />
-      {image && (
+      {search && fb && (
+        <span className="chip chip-text" data-testid="feedback-chip">
+          <span className="chip-label">{fb}</span>
+          <button type="button" className="chip-remove" aria-label={`Stop refining by the ${fb} images`} onClick={onRemoveFeedback}>
+            <CloseIcon width={14} height={14} />
+          </button>
+        </span>
+      )}
+      {search &&
+        query.not.map((w) => (
+          <span key={w} className="chip chip-text chip-not" data-testid="not-chip">
+            <span className="chip-label" title={`without ${w}`}>
+              without {w}
+            </span>
+            <button type="button" className="chip-remove" aria-label={`Stop excluding ${w}`} onClick={() => onRemoveNot(w)}>
+              <CloseIcon width={14} height={14} />
+            </button>
+          </span>
+        ))}
+      {search && image && (
         <span className="chip" data-testid="query-chip">
           <img src={imagePreview(image)} alt="" className="chip-thumb" />
           <span className="chip-label" title={imageLabel(image)}>
@@ -71,8 +98,8 @@ export const SearchBar = forwardRef<HTMLInputElement, Props>(function SearchBar(
         autoComplete="off"
         spellCheck={false}
         aria-label="Search images: type words, or paste or drop an image"
-        placeholder={image ? "Add words to refine this image…" : "Search by words, or drop, paste or pick an image"}
-        value={query.text}
+        placeholder={image ? "Add words to refine this image…" : "Search by words (-word to exclude), or drop, paste or pick an image"}
+        value={search ? query.text : ""}
         onChange={(e) => onTextChange(e.target.value)}
         onKeyDown={onKeyDown}
       />

@@ -1,7 +1,7 @@
 // Names and alt text for results, from their metadata where it says something useful.
-import type { ImageInfo, SearchResult } from "../../api/types";
+import type { ImageInfo, Item } from "../../api/types";
 
-type Named = Pick<SearchResult, "image_id" | "filename" | "label" | "metadata"> | ImageInfo;
+type Named = Pick<Item, "image_id" | "filename" | "label" | "metadata"> | ImageInfo;
 
 export function displayName(r: Named): string {
   return r.filename || r.image_id.slice(0, 12);
@@ -20,8 +20,14 @@ export function altText(r: Named): string {
   return r.label ? r.label : "Image without a description";
 }
 
-/** A result tile's accessible name: what opening it shows, with the label its corner displays. */
-export function tileName(r: SearchResult): string {
+/** The exact score, for a tooltip or a screen reader ("score 0.873"). */
+export function scoreText(score: number): string {
+  return `score ${score.toFixed(2)}`;
+}
+
+/** A tile's accessible name: what opening it shows, with the label its corner displays. */
+export function tileName(r: Item, selected = false): string {
   const label = r.label ? `, labelled ${r.label}` : "";
-  return `Open ${displayName(r)}, score ${r.score.toFixed(2)}${label}`;
+  const score = typeof r.score === "number" ? `, ${scoreText(r.score)}` : "";
+  return `Open ${displayName(r)}${score}${label}${selected ? ", selected" : ""}`;
 }

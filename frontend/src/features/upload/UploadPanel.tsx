@@ -1,15 +1,18 @@
-// "Add images": a drop zone for files or whole folders, a file/folder picker, per-file
-// progress, and a summary of what was indexed, what was already there and what failed.
-import { useEffect, useRef, useState, type DragEvent, type KeyboardEvent } from "react";
-import { dragHasFiles, filesFromDrop, formatBytes } from "../../lib/files";
-import { trapTab } from "../../ui/focus";
+// "Add images": a drop zone for files or whole folders, a file/folder picker, the batch's
+// overall progress with its rate and time left, per-file progress (failures first, with
+// their reasons), and a summary of what was indexed, what was already there and what failed.
+import { useEffect, useRef, useState, type DragEvent } from "react";
+import { dragHasFiles, filesFromDrop, formatBytes, pickedFiles, type Picked } from "../../lib/files";
+import { Modal } from "../../ui/Modal";
 import { CloseIcon, FolderIcon, UploadIcon } from "../../ui/icons";
-import type { UploadItem, UploadSummary } from "./useUploader";
+import { BatchProgress } from "./UploadIndicator";
+import { FINISHED, type UploadItem, type UploadSummary } from "./useUploader";
 
 interface Props {
   items: UploadItem[];
   summary: UploadSummary;
-  onAdd: (files: File[]) => void;
+  startedAt: number | null;
+  onAdd: (files: Picked[]) => void;
   onClose: () => void;
   onClearFinished: () => void;
   onCancel: () => void;
@@ -21,15 +24,20 @@ const STATUS_TEXT: Record<UploadItem["status"], string> = {
   processing: "Indexing…",
   indexed: "Indexed",
   duplicate: "Already indexed",
+  near_duplicate: "Near-duplicate",
   failed: "Failed",
 };
 
-export function UploadPanel({ items, summary, onAdd, onClose, onClearFinished, onCancel }: Props) {
+/** Failed files first (they need a look), then the rest in the order they were added. */
+function failuresFirst(items: UploadItem[]): UploadItem[] {
+  return [...items.filter((i) => i.status === "failed"), ...items.filter((i) => i.status !== "failed")];
+}
+
+export function UploadPanel({ items, summary, startedAt, onAdd, onClose, onClearFinished, onCancel }: Props) {
   const [over, setOver] = useState(false);
   const fileRef = useRef<HTMLInputElement>(null);
   const dirRef = useRef<HTMLInputElement>(null);
   const closeRef = useRef<HTMLButtonElement>(null);
-  const sheetRef = useRef<HTMLDivElement>(null);
   const busy = summary.pending > 0;
 
   useEffect(() => {
@@ -46,26 +54,8 @@ export function UploadPanel({ items, summary, onAdd, onClose, onClearFinished, o
     if (files.length) onAdd(files);
   };
 
-  const onKeyDown = (e: KeyboardEvent) => {
-    if (e.key === "Escape") {
-      e.preventDefault();
-      onClose();
-    } else {
-      trapTab(e, sheetRef.current);
-    }
-  };
-
   return (
-    <div className="sheet-backdrop" onMouseDown={(e) => e.target === e.currentTarget && onClose()}>
-      <div
-        ref={sheetRef}
-        className="sheet"
-        role="dialog"
-        aria-modal="true"
-        aria-labelledby="upload-title"
-        onKeyDown={onKeyDown}
-        data-testid="upload-panel"
-      >
+    <Modal backdrop="sheet-backdrop" className="sheet" labelledBy="upload-title" testId="upload-panel" onClose={onClose}>
         <div className="sheet-head">
           <h2 id="upload-title">Add images</h2>
           <button ref={closeRef} type="button" className="icon-btn" aria-label="Close Add images" onClick={onClose}>
@@ -114,7 +104,7 @@ export function UploadPanel({ items, summary, onAdd, onClose, onClearFinished, o
             aria-label="Image files to add"
             data-testid="upload-file-input"
             onChange={(e) => {
-              const files = Array.from(e.target.files ?? []);
+              const files = pickedFiles(e.target.files);
               e.target.value = "";
               if (files.length) onAdd(files);
             }}
@@ -126,7 +116,7 @@ export function UploadPanel({ items, summary, onAdd, onClose, onClearFinished, o
             hidden
             aria-label="Folder of images to add"
             onChange={(e) => {
-              const files = Array.from(e.target.files ?? []).filter((f) => !f.name.startsWith("."));
+              const files = pickedFiles(e.target.files);
               e.target.value = "";
               if (files.length) onAdd(files);
             }}
@@ -145,6 +135,7 @@ export function UploadPanel({ items, summary, onAdd, onClose, onClearFinished, o
               )}
               <span className="pill pill-ok">{summary.indexed} indexed</span>
               <span className="pill">{summary.duplicates} duplicates</span>
+              {summary.nearDuplicates > 0 && <span className="pill">{summary.nearDuplicates} near-duplicates</span>}
               <span className={`pill${summary.failed ? " pill-bad" : ""}`}>{summary.failed} failed</span>
               <span className="spacer" />
               {busy ? (
@@ -157,12 +148,13 @@ export function UploadPanel({ items, summary, onAdd, onClose, onClearFinished, o
                 </button>
               )}
             </div>
+            <BatchProgress summary={summary} startedAt={startedAt} />
             <ul className="upload-list" aria-label="Files">
-              {items.map((i) => (
+              {failuresFirst(items).map((i) => (
                 <li key={i.id} className={`upload-item is-${i.status}`} data-testid="upload-item" data-status={i.status}>
                   <div className="upload-line">
-                    <span className="upload-name" title={i.name}>
-                      {i.name}
+                    <span className="upload-name" title={i.path ?? i.name}>
+                      {i.path ?? i.name}
                     </span>
                     <span className="muted small">{formatBytes(i.size)}</span>
                     <span className={`upload-status status-${i.status}`}>{STATUS_TEXT[i.status]}</span>
@@ -174,13 +166,12 @@ export function UploadPanel({ items, summary, onAdd, onClose, onClearFinished, o
             </ul>
           </>
         )}
-      </div>
-    </div>
+    </Modal>
   );
 }
 
 function ProgressBar({ item }: { item: UploadItem }) {
-  const done = item.status === "indexed" || item.status === "duplicate" || item.status === "failed";
+  const done = FINISHED.has(item.status);
   // before the first progress event, and while the server indexes, the wait has no known length
   const indeterminate = item.status === "processing" || (item.status === "uploading" && item.progress === 0);
   const value = done ? 1 : item.status === "queued" ? 0 : item.progress;
