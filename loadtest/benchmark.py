@@ -101,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     import check_queries
 
     prom = check_queries.Prometheus(st["prometheus_url"])
+    deadline = time.monotonic() + 60  # the restarted replica's first scrape
+    while prom.count("up == 0") and time.monotonic() < deadline:
+        time.sleep(1)
     summary["targets"] = prom_vector(prom, "up")
     summary["cache_hits"] = prom_vector(
         prom, 'sum by (replica, tier, kind) (visearch_cache_requests_total{outcome="hit"})')

@@ -130,7 +130,7 @@ class Settings(BaseSettings):
         "to order by them, and makes filters on them fast.",
     )
     near_duplicate_distance: float = Field(
-        0.05, ge=0.0, le=1.0,
+        0.075, ge=0.0, le=1.0,
         description="Cosine distance within which a new image is a near-duplicate of an "
         "indexed one (0 turns the check off).",
     )

@@ -74,8 +74,9 @@ test("no state scrolls sideways at 390 px", async ({ page }) => {
     ["lightbox-details", async () => {
       await results(page).first().getByRole("button").click();
       await expect(page.getByRole("dialog").getByRole("button", { name: "Near-duplicates" })).toBeVisible();
-      await page.getByRole("dialog").locator(".lightbox-side").evaluate((el) => el.scrollTo(0, el.scrollHeight));
+      await expect(page.getByRole("dialog").getByTestId("lightbox-meta")).toContainText("Format");
       // every action is reachable on a phone: the details scroll, the image gives way
+      await page.getByRole("dialog").locator(".lightbox-side").evaluate((el) => el.scrollTo(0, el.scrollHeight));
       await expect(page.getByRole("dialog").getByRole("button", { name: "Delete" })).toBeInViewport({ ratio: 1 });
     }],
     ["upload", async () => {

@@ -208,6 +208,8 @@ export default function App({ client = defaultClient, cache: cacheProp, statsInt
     setLightbox(null);
     const ids = new Set(items.map((r) => r.image_id));
     const restore = search.hide(ids);
+    // cached pages hold these images: from now on (a reload included) pages come from the server
+    cache.clear();
     selection.clear();
     deleter.schedule([...ids], restore);
   };

@@ -125,9 +125,12 @@ def markdown(r: dict[str, Any]) -> str:
         for kind, v in index.items():
             if not isinstance(v, dict) or "photos" not in v:
                 continue
-            for what in ("photos", "camera_sized"):
-                e = v[what]
-                lines.append(f"| {kind} | {v['precision']} | {e['images']} {what} (max side "
+            for what in ("photos", "2000px", "4000px"):
+                e = v.get(what)
+                if not isinstance(e, dict):
+                    continue
+                lines.append(f"| {kind} | {v['precision']} {v.get('runtime', '')} | "
+                             f"{e['images']} {what} (max side "
                              f"{e['max_side']}) | {e['index_images_per_s']} | "
                              f"{e['raw_forward_images_per_s']} | {e['ratio_index_over_forward']} |")
         lines.append("")

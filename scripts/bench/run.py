@@ -50,6 +50,7 @@ MODES: dict[str, dict[str, Any]] = {
               "store_points": [2000], "store_queries": 20,
               "sections": tuple(s for s in SECTIONS if s != "quality")},
     "full": {"clip": "full", "models": ["clip", "offline"], "photos": 32, "batches": [1, 8, 32],
+             "offline_batches": [1, 2, 4, 8],
              "min_seconds": 3.0,
              "text_n": 100, "quality_images": 500, "index_photos": 256, "large_photos": 32,
              "http_n": 48, "http_concurrency": 16, "gallery": 300, "uploads": 10,
@@ -143,7 +144,8 @@ class Suite:
         for kind in self.cfg["models"]:
             variants = load_variants(kind, self.clip_dir() if kind == "clip" else None,
                                      self.precisions(), self.device, 32)
-            out[kind] = bench_model(kind, variants, photos, captions, self.cfg["batches"],
+            batches = self.cfg.get(f"{kind}_batches", self.cfg["batches"])
+            out[kind] = bench_model(kind, variants, photos, captions, batches,
                                     self.cfg["min_seconds"], self.cfg["text_n"], ceiling)
             if kind == "clip":
                 out[kind]["preprocessing"] = bench_preprocessing(
@@ -183,7 +185,10 @@ class Suite:
         from visearch.models.loader import load_embedder
 
         paths = [p for p, _ in flickr("train", self.cfg["index_photos"])]
-        large = make_large_copies(paths[: self.cfg["large_photos"]], self.tmp / "large")
+        sets = {"photos": paths}
+        for side in (2000, 4000):
+            sets[f"{side}px"] = make_large_copies(paths[: self.cfg["large_photos"]],
+                                                  self.tmp / f"large-{side}", side)
         out: dict[str, Any] = {}
         for kind in self.cfg["models"]:
             kwargs: dict[str, Any] = {
@@ -192,9 +197,9 @@ class Suite:
                 "batch_size": self.cfg.get("index_batch", 32), "index_build_threshold": 0}
             embedder = load_embedder(load_settings(**kwargs))
             out[kind] = {"precision": embedder.precision,
-                         "photos": bench_index(embedder, paths, kwargs, self.cfg["min_seconds"]),
-                         "camera_sized": bench_index(embedder, large, kwargs,
-                                                     self.cfg["min_seconds"])}
+                         "runtime": embedder.describe().get("runtime", "torch"),
+                         **{name: bench_index(embedder, files, kwargs, self.cfg["min_seconds"])
+                            for name, files in sets.items()}}
         return out
 
     def http(self) -> dict[str, Any]:

@@ -63,6 +63,16 @@ def _rss_mb() -> float:
     return 0.0
 
 
+def _cpu_seconds(store: EdgeStore) -> float:
+    """CPU time (user + system) of the store's index build process so far."""
+    process = store._build_process
+    try:
+        fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (AttributeError, OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _dir_mb(path: Path) -> float:
     """Space really used on disk (files are sparse and mmapped, so sizes overstate it)."""
     total = sum(f.stat().st_blocks * 512 for f in path.rglob("*") if f.is_file())
@@ -102,14 +112,17 @@ def bench_store(n_points: int, dim: int = 512, n_queries: int = 200, *,
             during: list[float] = []
             started = time.perf_counter()
             store.build_index_async()
-            i = 0
+            i, cpu_s = 0, 0.0
             while store.index_building:
                 t = time.perf_counter()
                 store.search(queries[i % n_queries], limit=10)
                 during.append(time.perf_counter() - t)
                 i += 1
+                cpu_s = max(cpu_s, _cpu_seconds(store))
                 time.sleep(0.01)
             out["build_s"] = round(time.perf_counter() - started, 1)
+            out["build_cpu_s"] = round(cpu_s, 1)
+            out["build_phases"] = store.last_build
             out.update(_ms(during, "search_during_build"))
             stats = store.stats()
             out["indexed_vectors"] = stats["indexed_vectors"]
@@ -137,10 +150,12 @@ def measure(root: Path, dim: int, config: dict[str, Any], efs: Sequence[int]) ->
     out: dict[str, Any] = {}
     base = _rss_mb()
     for ef in efs:
+        started = time.perf_counter()
         with EdgeStore(root, MODEL, dim, hnsw_m=config["hnsw_m"],
                        hnsw_ef_construct=config["hnsw_ef_construct"],
                        quantization=config["quantization"],
                        vectors_on_disk=config["vectors_on_disk"], hnsw_ef=ef) as store:
+            out.setdefault("open_s", round(time.perf_counter() - started, 2))
             for q in queries:  # warm-up: page in what searches touch
                 store.search(q, limit=10)
             times, recalls = [], []

@@ -63,10 +63,11 @@ def flickr(data: Path, work: Path, results: dict[str, Any]) -> None:
         vectors = corpus.vectors(ids)
         sim = F.nearest_earlier(vectors)
         flagged = [i for i, s in enumerate(statuses) if s == "near_duplicate"]
+        fresh = "duplicate" not in statuses  # else indexed by an earlier run: no statuses now
         results["near_duplicates_distinct"] = {
             "images": len(ids), "false_positive_rate_percent": F.false_positive_rates(sim[1:],
                                                                                       DISTANCES),
-            "flagged_at_0.1_by_the_indexer": len(flagged),
+            "flagged_at_0.1_by_the_indexer": len(flagged) if fresh else None,
             "flagged_examples": [(ids[i], dup_of[i], round(float(sim[i]), 4))
                                  for i in flagged[:10]],
         }
@@ -109,8 +110,12 @@ def flickr(data: Path, work: Path, results: dict[str, Any]) -> None:
                     variant_paths.append(path)
                     kinds.append(kind)
                     owners.append(ids[n])
-        _, v_dup = F.index_corpus(runtime, variant_paths, variant_ids,
+        v_status, v_dup = F.index_corpus(runtime, variant_paths, variant_ids,
                                          [{"split": "variant"}] * len(variant_ids))
+        if "duplicate" in v_status:  # indexed by an earlier run: nothing was detected now
+            log("flickr: the variants were indexed by an earlier run; detection is measured "
+                "on a fresh --work only")
+            return
         vv = corpus.vectors(variant_ids)
         ov = corpus.vectors(owners)
         sims: dict[str, list[float]] = {}

@@ -55,6 +55,24 @@ def test_library_pages_through_every_image_with_a_cursor(
     assert item["thumbnail_2x_url"] == item["thumbnail_url"] + "?size=512"
 
 
+def test_library_pages_through_images_added_in_the_same_second(
+    client: TestClient, clothing_images: list[Path]
+) -> None:
+    """One upload of many files: they share `indexed_at`, and the cursor still fits."""
+    paths = [p for p in clothing_images if p.parent.name == "shoes"][:14]
+    files = [("files", (p.name, p.read_bytes(), "image/jpeg")) for p in paths]
+    assert client.post("/api/v1/index/upload", files=files).status_code == 200
+    seen: list[str] = []
+    cursor = None
+    for _ in range(10):
+        body = _page(client, limit=4, **({"cursor": cursor} if cursor else {}))
+        seen += [item["image_id"] for item in body["items"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen)) == 14
+
+
 def test_library_filters_and_refuses_bad_input(client: TestClient, indexed: list[dict]) -> None:
     hats = _page(client, limit=50, filter='{"label": "hat"}')
     expected = sorted(r["image_id"] for r in indexed if r["label"] == "hat")

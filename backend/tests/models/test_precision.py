@@ -18,8 +18,8 @@ from visearch.models.loader import load_embedder
 from visearch.models.precision import (
     apply_precision,
     auto_precision,
-    cpu_flags,
     checked_variant,
+    cpu_flags,
     resolve_precision,
 )
 from visearch.models.preprocess import ImageTransform, transform_from_processor
@@ -45,7 +45,7 @@ def test_auto_follows_device_and_cpu_flags(device: str, flags: set[str], expecte
 
 def test_explicit_precisions_the_device_cannot_run_are_refused() -> None:
     assert resolve_precision("bf16", "cpu", AVX2) == "bf16"  # slow there, but allowed
-    with pytest.raises(ModelLoadError, match="int8.*CPU"):
+    with pytest.raises(ModelLoadError, match=r"int8.*CPU"):
         resolve_precision("int8", "cuda")
     with pytest.raises(ModelLoadError, match="fp16 runs only on a GPU"):
         resolve_precision("fp16", "cpu")

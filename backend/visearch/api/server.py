@@ -124,20 +124,24 @@ class DrainingServer(uvicorn.Server):
         self.grace_s = grace_s
         self.on_drain = on_drain
         self.drain_until: float | None = None
+        self._drain_logged = False
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if (sig == signal.SIGTERM and self.drain_until is None and self.grace_s > 0
                 and not self.should_exit):
             self.drain_until = time.monotonic() + self.grace_s
-            self.on_drain()
-            log.info("draining", grace_s=self.grace_s,
-                     timeout_s=self.config.timeout_graceful_shutdown)
+            self.on_drain()  # sets a flag; logging waits for the loop (not in a signal handler)
             return
         super().handle_exit(sig, frame)
 
     async def on_tick(self, counter: int) -> bool:
-        if self.drain_until is not None and time.monotonic() >= self.drain_until:
-            self.should_exit = True
+        if self.drain_until is not None:
+            if not self._drain_logged:
+                self._drain_logged = True
+                log.info("draining", grace_s=self.grace_s,
+                         timeout_s=self.config.timeout_graceful_shutdown)
+            if time.monotonic() >= self.drain_until:
+                self.should_exit = True
         return await super().on_tick(counter)
 
 

@@ -44,7 +44,7 @@ class Query:
     top_k: int = 10
     threshold: float | None = None
     filter: dict[str, Any] | None = None
-    #: More text terms as (text, weight); ``--not X`` is (X, -1).
+    #: More text terms as (text, weight); ``--not X`` is (X, -0.5).
     terms: tuple[tuple[str, float], ...] = ()
     like: tuple[str, ...] = ()
     dislike: tuple[str, ...] = ()
@@ -92,7 +92,7 @@ class Hits:
 
 
 #: The distance ``dedup`` uses while index-time detection is off (as the API's).
-FALLBACK_DISTANCE = 0.05
+FALLBACK_DISTANCE = 0.075
 
 
 def hits_from_body(body: dict[str, Any]) -> Hits:

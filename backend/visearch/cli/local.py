@@ -72,7 +72,9 @@ class LocalBackend:
 
     @classmethod
     def open(cls, settings: Settings | None = None) -> LocalBackend:
-        return cls(open_runtime(settings or cli_settings()))
+        # A bulk index builds HNSW once, at the end (finish_index), not every 20k points.
+        settings = (settings or cli_settings()).model_copy(update={"index_build_threshold": 0})
+        return cls(open_runtime(settings))
 
     def index(self, files: Sequence[Path], metadata: dict[str, Any], label: Labeller | None,
               advance: Callable[[int], None]) -> list[IndexedFile]:

@@ -41,6 +41,11 @@ from visearch.cli.output import (
 from visearch.cli.train import train_adapter_command
 from visearch.ingest.scan import iter_image_files
 
+#: The weight of a ``--not`` term: measured on Flickr8k, -0.5 halves the share of results
+#: showing the unwanted concept and keeps the wanted one; -1 cuts more but loses some of the
+#: wanted (docs/search-quality.md).
+NOT_WEIGHT = 0.5
+
 
 class Strategy(StrEnum):
     average_vector = "average_vector"
@@ -196,7 +201,8 @@ def search_cmd(
     term: Annotated[list[str] | None, typer.Option(
         "--term", help="Another text term, TEXT or TEXT@WEIGHT (repeat).")] = None,
     not_: Annotated[list[str] | None, typer.Option(
-        "--not", help="Push results away from this text (a term of weight -1; repeat).")] = None,
+        "--not", help=f"Push results away from this text (a term of weight -{NOT_WEIGHT:g}; "
+        "repeat; --term TEXT@-1 pushes harder).")] = None,
     like: Annotated[list[str] | None, typer.Option(
         "--like", help="An indexed image id you like (relevance feedback; repeat).")] = None,
     dislike: Annotated[list[str] | None, typer.Option(
@@ -221,7 +227,7 @@ def search_cmd(
     """Search by text, an example image, weighted terms and liked/disliked images, e.g.
     visearch search "beach" --not people --like ID --dislike ID --diversity 0.3 --sort indexed_at"""
     terms = [_weighted(t, "--term") for t in term or []]
-    terms += [(t, -1.0) for t in not_ or []]
+    terms += [(t, -NOT_WEIGHT) for t in not_ or []]
     if not (text or image or terms or like or dislike):
         fail("give a text query, --image PATH, --term, or --like / --dislike image ids")
     flt = None

@@ -305,7 +305,7 @@ def detection_rates(sims: dict[str, list[float]], correct: dict[str, list[bool]]
 
 
 def diversity(corpus: Corpus, captions: Sequence[tuple[str, str]], flt: dict[str, Any],
-              settings: Sequence[float] = (0.0, 0.3, 0.5, 0.7)) -> dict[str, Any]:
+              settings: Sequence[float] = (0.0, 0.1, 0.2, 0.3, 0.5)) -> dict[str, Any]:
     """Mean pairwise cosine similarity of the top 10 and R@10, per MMR diversity."""
     rows = {}
     for d in settings:

@@ -195,7 +195,7 @@ class ClipEmbedder(Embedder):
         batch_size: int = 32,
         model_id: str | None = None,
         text_padding: str = "auto",
-        precision: str = "auto",
+        precision: str = "fp32",
         runtime: str = "torch",
         cache_dir: Path | None = None,
     ) -> ClipEmbedder:

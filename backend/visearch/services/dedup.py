@@ -102,7 +102,9 @@ def _all_points(store: VectorStore) -> list[Point]:
                                     descending=False, with_vectors=True)
         points += [p for p in page if p.vector is not None]
         if cursor is None:
-            return points
+            # Indexing time has whole seconds: equal times are ordered by id, the same on
+            # every backend (the first of a group is its original).
+            return sorted(points, key=lambda p: (str(p.payload.get("indexed_at", "")), p.id))
 
 
 def duplicate_groups(store: VectorStore, distance: float) -> tuple[list[DuplicateGroup], int]:

@@ -195,8 +195,7 @@ class Indexer:
                      if self.decode_processes and len(items) > size else None)
         prep = self.prep.for_processes() if processes else self.prep
         queue: deque[list[Future[_Prepared]]] = deque()
-        starts = iter(range(0, len(items), size))
-        for start in starts:
+        for start in range(0, len(items), size):
             queue.append([pool.submit(self._prepare, i, items[i], prep, processes)
                           for i in range(start, min(start + size, len(items)))])
             if len(queue) > BATCHES_AHEAD:

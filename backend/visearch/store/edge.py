@@ -76,7 +76,6 @@ from visearch.store.base import (
 )
 from visearch.store.edge_index import (
     ShardParams,
-    apply_journal,
     copy_shard,
     drop_old,
     recover,
@@ -174,6 +173,8 @@ class EdgeStore(VectorStore):
         #: System payload indexes plus the declared ``metadata.<key>`` ones.
         self.index_types = {**SYSTEM_INDEXES, **(payload_indexes or {})}
         self._since_build_check = 0
+        #: Timings of the last background build (copy, build, the reads' pause at the swap).
+        self.last_build: dict[str, float] = {}
         #: Point id -> reason, for points whose stored payload could not be decoded.
         self._unreadable: dict[str, str] = {}
         self._lock_file: IO[str] | None = self._acquire_dir_lock()
@@ -500,7 +501,9 @@ class EdgeStore(VectorStore):
 
     def optimize(self) -> bool:
         """Build HNSW for large segments, merge small ones, vacuum deletes; blocks (and holds
-        the GIL) until done, then flushes."""
+        the GIL) until done, then flushes. A background build is waited for first (its swap
+        would replace what this builds)."""
+        self.wait_for_index()
 
         def run(shard: qe.EdgeShard) -> bool:
             changed = bool(shard.optimize())
@@ -566,15 +569,16 @@ class EdgeStore(VectorStore):
                 if self._closing or self._shard is None:
                     raise StoreUnavailableError("the store closed during the index build")
                 journal, self._journal = self._journal or [], None
-                apply_journal(copy, self._config, journal)  # reads go on meanwhile
                 paused = time.perf_counter()
                 with self._lock:
-                    self._swap_in_built()
+                    self._swap_in_built(journal)
                 paused = time.perf_counter() - paused
                 drop_old(self.path)
-            log.info("edge_index_build_done", copy_s=round(copied_s, 2),
-                     build_s=round(built_s - copied_s, 2), journaled_writes=len(journal),
-                     reads_paused_s=round(paused, 3))
+            self.last_build = {"copy_s": round(copied_s, 2),
+                               "build_s": round(built_s - copied_s, 2),
+                               "journaled_writes": len(journal),
+                               "reads_paused_s": round(paused, 3)}
+            log.info("edge_index_build_done", **self.last_build)
         except BaseException as exc:
             log.warning("edge_index_build_failed", error=str(exc))
             with self._write_gate:
@@ -583,17 +587,21 @@ class EdgeStore(VectorStore):
         finally:
             self._build_process = None
 
-    def _swap_in_built(self) -> None:
-        """Close the live shard and open the built one in its place (holding both locks; the
-        journal is in the built one already, so this is one close and one warm load). The
-        caller drops ``shard.old`` after releasing the locks."""
+    def _swap_in_built(self, journal: list[qe.UpdateOperation]) -> None:
+        """Close the live shard, open the built one in its place and apply the writes made
+        during the build (holding both locks: reads pause for one shard load, which holds
+        the GIL, see docs/performance.md). The caller drops ``shard.old`` afterwards."""
         assert self._shard is not None
         self._shard.flush()
         self._shard.close()
         self._shard = None
         swap_in(self.path)
         try:
-            self._shard = qe.EdgeShard.load(str(self.path / SHARD_DIR), self._config)
+            shard = qe.EdgeShard.load(str(self.path / SHARD_DIR), self._config)
+            for op in journal:
+                shard.update(op)
+            shard.flush()
+            self._shard = shard
         except BaseException:
             recover(self.path)  # back to the old shard, which has every write
             self._shard = self._open_shard()

@@ -8,14 +8,16 @@ does it elsewhere instead:
    and start journaling every write made from then on;
 2. a child process (``python -m visearch.store.edge_index``, at a lower CPU priority) loads
    the copy, optimizes it and flushes it; the server keeps answering from the live shard;
-3. under the write gate, the journaled writes are applied to the built copy (reads go on);
-4. swap, under both locks (reads pause for one close and one warm load, tens of ms): the
-   live shard becomes ``shard.old``, the copy ``shard``; then ``shard.old`` is deleted.
+3. swap, under both locks: the live shard becomes ``shard.old``, the copy ``shard``, which is
+   loaded and gets the journaled writes; then ``shard.old`` is deleted. Reads pause for that
+   one load: the binding holds the GIL while it loads, so every thread of the process waits
+   (~0.3 s at 30k points; the 1M figure is in docs/performance.md). That pause, once per
+   build, is what remains of the minutes ``optimize()`` would stall the server for.
 
 A crash anywhere leaves something ``recover`` puts right when the store opens: a half-built
 copy is dropped; if ``shard.old`` is still there the swap did not finish, so the old shard,
-which has every write, comes back. Nothing is
-lost but the index, which the next build makes again.
+which has every write, comes back. Nothing is lost but the index, which the next build makes
+again.
 """
 
 from __future__ import annotations
@@ -114,18 +116,6 @@ def start_build(path: Path, params: ShardParams) -> subprocess.Popen[bytes]:
         env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [
             str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH")]))},
     )
-
-
-def apply_journal(path: Path, config: qe.EdgeConfig, journal: list[qe.UpdateOperation]) -> None:
-    """Apply the writes made during the build to the built shard at ``path`` and flush it
-    (this also warms the page cache for the load after the swap)."""
-    shard = qe.EdgeShard.load(str(path), config)
-    try:
-        for op in journal:
-            shard.update(op)
-        shard.flush()
-    finally:
-        shard.close()
 
 
 def swap_in(collection: Path) -> None:

@@ -111,7 +111,7 @@ def query_request(q: StoreQuery, flt: qe.Filter | None, params: qe.SearchParams 
     return qe.QueryRequest(
         limit=q.limit, offset=q.offset or None, query=query, prefetches=prefetches or None,
         filter=flt, score_threshold=threshold, params=params, with_payload=True,
-        with_vector=q.with_vectors,
+        with_vector=False,
     )
 
 

@@ -312,7 +312,7 @@ class QdrantStore(VectorStore):
         response = self._call(lambda c: c.query_points(
             self.name, query=query, prefetch=prefetch or None, query_filter=flt,
             search_params=params, limit=q.limit, offset=q.offset or None,
-            score_threshold=threshold, with_payload=True, with_vectors=q.with_vectors,
+            score_threshold=threshold, with_payload=True, with_vectors=False,
             **self._reads(),
         ))
         return [_scored(p) for p in response.points]

@@ -127,7 +127,6 @@ class StoreQuery:
     order_by: OrderBy | None = None
     candidates: int | None = None
     exact: bool = False
-    with_vectors: bool = False
 
     @property
     def mmr_only(self) -> bool:

@@ -1141,7 +1141,7 @@ export interface components {
              * Status
              * @enum {string}
              */
-            status: "ready" | "degraded" | "not_ready";
+            status: "ready" | "degraded" | "not_ready" | "draining";
         };
         /** SearchRequest */
         SearchRequest: {
@@ -1405,6 +1405,13 @@ export interface components {
             backend: string;
             /** Collection */
             collection: string;
+            /**
+             * Mode
+             * @description read_only: a replica serving a copy of the index (VISEARCH_READ_ONLY); indexing, deletes and jobs answer 503 read_only.
+             * @default read_write
+             * @enum {string}
+             */
+            mode?: "read_write" | "read_only";
         };
         /** UiConfig */
         UiConfig: {

@@ -68,7 +68,7 @@ def _filter(text: str | None) -> dict[str, Any] | None:
 @router.get("", response_model=ImagePage, responses=ERRORS, dependencies=[Depends(SEARCH)])
 async def list_images(
     runtime: RuntimeDep,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: Annotated[str | None, Query(max_length=8192)] = None,
     limit: Annotated[int, Query(ge=1, le=LIBRARY_MAX_LIMIT)] = 60,
     sort: Annotated[Literal["indexed_at", "taken_at"], Query(
         description="indexed_at: when added; taken_at: when taken (EXIF), where known")] =

@@ -44,7 +44,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 MAX_FACET_VALUES = 500
 #: Default distance of ``/images/{id}/duplicates`` and ``/duplicates`` while index-time
 #: detection is off (VISEARCH_NEAR_DUPLICATE_DISTANCE=0).
-FALLBACK_DISTANCE = 0.05
+FALLBACK_DISTANCE = 0.075
 
 
 async def _image_bytes(runtime: Runtime, queries: QueryImages, image_data: str | None,
