@@ -111,6 +111,11 @@ class Settings(BaseSettings):
         description="Scalar quantization of the edge store's vectors (searched with rescoring "
         "on the originals); applies to collections created after it is set.",
     )
+    store_oversampling: float = Field(
+        2.0, ge=1.0, le=16.0,
+        description="With quantization: candidates rescored on the original vectors, as a "
+        "multiple of the results asked for (recall at 1M: see docs/performance.md).",
+    )
     store_vectors_on_disk: bool = Field(
         True,
         description="Keep the original float32 vectors on disk (memory-mapped) when quantized; "

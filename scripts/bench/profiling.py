@@ -25,8 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PY_SPY = Path(sys.executable).with_name("py-spy")
 
-#: (category, substrings of a frame) in priority order: a sample counts for the first
-#: category one of whose substrings occurs anywhere in its stack (innermost frames first).
+#: (category, substrings of a frame): a sample counts for the category of its innermost frame
+#: that matches one (categories in this order within a frame).
 INDEX_CATEGORIES = [
     ("model forward", ("openvino.py", "get_image_features", "_forward_images", "pixel_features",
                        "modeling_clip", "efficientnet_lite")),
@@ -46,14 +46,20 @@ QUERY_CATEGORIES = [
     ("store: search", ("edge.py", "qdrant_edge")),
     ("cache", ("cache/",)),
     ("search service", ("services/search.py",)),
-    ("HTTP + JSON (uvicorn, starlette, fastapi, pydantic)",
-     ("uvicorn", "starlette", "fastapi", "pydantic", "h11", "httptools", "json")),
     ("logging + metrics", ("structlog", "prometheus", "logs.py", "metrics.py")),
+    ("request/response models (pydantic, api/schemas.py, JSON)",
+     ("pydantic", "api/schemas.py", "json", "plainjson")),
+    ("middleware (api/guards.py, api/context.py, gzip)",
+     ("api/guards.py", "api/context.py", "gzip.py", "middleware")),
+    ("routing + dependencies (fastapi, starlette, api/deps.py)",
+     ("fastapi", "starlette", "api/deps.py", "anyio")),
+    ("HTTP server (uvicorn, h11)", ("uvicorn", "h11", "httptools", "api/server.py")),
     ("asyncio loop", ("asyncio",)),
 ]
 #: Frames of a thread that is waiting, not working (not counted as time spent).
 IDLE = ("wait (threading.py", "_wait_for_tstate_lock", "select (selectors.py", "result (",
-        "_worker (concurrent", "get (queue.py", "_next_batch", "acquire", "epoll", "sleep")
+        "_worker (concurrent", "get (queue.py", "_next_batch", "acquire", "epoll", "sleep",
+        "run (asyncio/runners.py")  # the uvloop event loop waiting (C code below it)
 
 
 #: Frames of the indexer's threads (the model loading before is left out).
@@ -74,13 +80,16 @@ def classify(stacks: Counter[str], categories: list[tuple[str, tuple[str, ...]]]
         if any(mark in innermost for mark in IDLE):
             idle += n
             continue
-        for name, marks in categories:
-            if any(mark in frame for frame in reversed(frames) for mark in marks):
-                out[name] += n
-                break
-        else:
-            out["other"] += n
+        out[_category(frames, categories)] += n
     return out, idle
+
+
+def _category(frames: list[str], categories: list[tuple[str, tuple[str, ...]]]) -> str:
+    for frame in reversed(frames):
+        for name, marks in categories:
+            if any(mark in frame for mark in marks):
+                return name
+    return "other"
 
 
 def read_stacks(path: Path) -> Counter[str]:

@@ -150,14 +150,14 @@ def markdown(r: dict[str, Any]) -> str:
                   f"{http['mean_texts_per_model_call']}", ""]
     store = s.get("store")
     if isinstance(store, list) and store:
-        lines += ["## Store", "", "| points | quantization | build s | p50 ms (ef) | recall@10 "
+        lines += ["## Store", "", "| points | quantization | build s | p50 ms (setting) | recall@10 "
                   "| RSS MB | disk MB | search during build p50/max ms |",
                   "|---|---|---|---|---|---|---|---|"]
         for run in store:
             if isinstance(run, dict) and "n_points" in run:
                 lines.append(
                     f"| {run['n_points']:,} | {run['quantization']} | {run.get('build_s')} | "
-                    f"{run.get('search_p50_ms')} ({run.get('chosen_ef')}) | "
+                    f"{run.get('search_p50_ms')} ({run.get('chosen')}) | "
                     f"{run.get('recall_at_10')} | {run.get('store_rss_mb')} | {run.get('disk_mb')}"
                     f" | {run.get('search_during_build_p50_ms')}/"
                     f"{run.get('search_during_build_max_ms')} |")

@@ -3,6 +3,7 @@ images and writes well-formed JSON and Markdown. Speed is never asserted here.""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import subprocess
@@ -27,6 +28,10 @@ def numbers(value: object) -> list[float]:
     return []
 
 
+def _has_openvino() -> bool:
+    return importlib.util.find_spec("openvino") is not None
+
+
 @pytest.mark.slow
 def test_smoke_mode_writes_every_section(tmp_path: Path) -> None:
     out = tmp_path / "bench"
@@ -43,7 +48,10 @@ def test_smoke_mode_writes_every_section(tmp_path: Path) -> None:
     assert failed == {}
     assert all(math.isfinite(n) for n in numbers(sections))
     assert sections["hardware"]["cpu_count"] >= 1
-    assert set(sections["model"]["clip"]["precisions"]) == {"fp32", "bf16", "int8"}
+    # torch precisions always; OpenVINO variants too when the extra is installed (dev has it)
+    torch_precisions = {"fp32", "bf16", "int8"}
+    openvino = {"fp32+openvino", "bf16+openvino"} if _has_openvino() else set()
+    assert set(sections["model"]["clip"]["precisions"]) == torch_precisions | openvino
     assert sections["index"]["clip"]["photos"]["indexed"] == 4
     assert sections["http"]["text_cached"]["n"] == sections["http"]["text_uncached"]["n"] == 3
     assert sections["store"][0]["recall_at_10"] >= 0  # present and numeric

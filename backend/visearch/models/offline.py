@@ -178,9 +178,10 @@ def default_tower_config(variant: str = "lite0") -> TowerConfig:
     return TowerConfig(image_variant=variant, image_size=RESOLUTION[variant])
 
 
-#: Images per forward of the image tower, by precision (measured: the fp32 trace is fastest
-#: at small batches and slows down past 8 forward rows; flip averaging doubles the rows).
-FORWARD_IMAGES: dict[str, int] = {"fp32": 4, "int8": 4, "bf16": 8, "fp16": 64}
+#: Images per forward of the image tower, by precision (scripts/bench/run.py, one core: the
+#: fp32 trace does 29.6 images/s one at a time and 15.0 in batches of 8; bf16 peaks at 4;
+#: flip averaging doubles the rows).
+FORWARD_IMAGES: dict[str, int] = {"fp32": 1, "int8": 1, "bf16": 4, "fp16": 64}
 
 
 class OfflineEmbedder(Embedder):

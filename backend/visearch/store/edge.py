@@ -133,6 +133,7 @@ class EdgeStore(VectorStore):
         quantization: str = "none",
         vectors_on_disk: bool = False,
         hnsw_ef: int | None = None,
+        oversampling: float | None = None,
         build_threshold: int = 0,
         payload_indexes: dict[str, str] | None = None,
     ) -> None:
@@ -141,8 +142,9 @@ class EdgeStore(VectorStore):
         ``indexing_threshold_kb``: segments with more vector data than this get HNSW when
         ``optimize()`` runs and are searched through it (default: qdrant's 10 MB).
         ``quantization`` ("int8" or "none"), ``vectors_on_disk``: see ``ShardParams``;
-        ``hnsw_ef``: search beam width. ``build_threshold``: once this many points are not
-        under HNSW, upserts start ``build_index_async`` (0: never).
+        ``hnsw_ef``: search beam width; ``oversampling``: with quantization, how many times
+        ``limit`` candidates are rescored on the original vectors. ``build_threshold``: once
+        this many points are not under HNSW, upserts start ``build_index_async`` (0: never).
         ``min_free_bytes``: writes (and opening, which writes) are refused with
         ``StorageFullError`` while no more than this is free on the data dir's disk.
         """
@@ -159,7 +161,7 @@ class EdgeStore(VectorStore):
                                    quantization, vectors_on_disk)
         self._search_params = qe.SearchParams(
             hnsw_ef=hnsw_ef,
-            quantization=qe.QuantizationSearchParams(rescore=True)
+            quantization=qe.QuantizationSearchParams(rescore=True, oversampling=oversampling)
             if quantization != "none" else None,
         )
         #: Writers take it (before ``_lock``); a background build holds it while it copies.

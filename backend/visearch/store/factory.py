@@ -28,6 +28,7 @@ def open_store(settings: Settings, model_id: str, dim: int) -> VectorStore:
             quantization=settings.store_quantization,
             vectors_on_disk=settings.store_vectors_on_disk,
             hnsw_ef=settings.hnsw_ef,
+            oversampling=settings.store_oversampling,
             build_threshold=settings.index_build_threshold,
         )
     from visearch.store.qdrant import QdrantStore
