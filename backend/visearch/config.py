@@ -56,8 +56,9 @@ class Settings(BaseSettings):
     )
     runtime: Literal["auto", "torch", "openvino"] = Field(
         "auto",
-        description="What runs a CLIP model on CPU: openvino (the optional extra, ~3x torch), "
-        "torch; auto takes openvino when it is installed and the precision is fp32 or bf16.",
+        description="What runs the model on CPU: openvino (the optional extra, about 2x torch "
+        "in the same precision), torch; auto takes openvino when it is installed and the "
+        "precision is fp32 or bf16.",
     )
     text_padding: Literal["auto", "longest", "max_length"] = Field(
         "auto",

@@ -52,7 +52,7 @@ def ms_stats(seconds: Sequence[float]) -> dict[str, float]:
 def load_variants(kind: str, model_dir: Path | None, precisions: Sequence[str], device: str,
                   batch_size: int) -> dict[str, Embedder]:
     """The model in each precision, converted from one fp32 load (no quality guard: the
-    benchmark measures the agreement itself); for CLIP also on OpenVINO where it runs
+    benchmark measures the agreement itself), and on OpenVINO where it runs
     (``<precision>+openvino``)."""
     from visearch.models.clip import ClipEmbedder
     from visearch.models.offline import OfflineEmbedder, load_offline_model
@@ -67,12 +67,11 @@ def load_variants(kind: str, model_dir: Path | None, precisions: Sequence[str], 
     variants: dict[str, Embedder] = {}
     for p in precisions:
         variants[p] = exact if p == "fp32" else exact.with_precision(p)  # type: ignore[arg-type]
-    if kind == "clip" and isinstance(exact, ClipEmbedder):
-        from visearch.models import openvino
+    from visearch.models import openvino
 
-        for p in precisions:
-            if openvino.supports(device, p):  # the optional runtime, same precision
-                variants[f"{p}+openvino"] = exact.with_precision(p, runtime="openvino")
+    for p in precisions:
+        if openvino.supports(device, p):  # the optional runtime, same precision
+            variants[f"{p}+openvino"] = exact.with_precision(p, runtime="openvino")
     return variants
 
 

@@ -132,7 +132,9 @@ def run_index(images: int) -> None:
             started = time.perf_counter()
             results = runtime.indexer.index_files(paths)
             elapsed = time.perf_counter() - started
-            print(f"indexed {sum(r.status == 'indexed' for r in results)} images in "
+            # near-duplicates are written too (random-weight models find many)
+            written = sum(r.status in ("indexed", "near_duplicate") for r in results)
+            print(f"indexed {written} images in "
                   f"{elapsed:.1f} s with {runtime.embedder.describe()}", file=sys.stderr)
         finally:
             runtime.close()

@@ -32,8 +32,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "backend"), str(ROOT / "scripts")]
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-# Threads that wait sleep instead of spinning: on a shared, oversubscribed machine spinning
-# OpenMP threads make torch 10-50x slower (measured; see docs/performance.md).
+# Threads that wait sleep instead of spinning, so that on a shared machine waiting OpenMP
+# threads do not take cores from the threads being measured.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from bench.report import markdown  # noqa: E402

@@ -125,3 +125,32 @@ def test_missing_heads_is_a_load_error(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match="heads not found"):
         OfflineEmbedder(tmp_path)
     assert (WEIGHTS_DIR / "MODEL_CARD.md").is_file()
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_openvino_runs_the_offline_model_close_to_torch_and_caches_it(
+    model: OfflineEmbedder, dev_sample: list[dict[str, object]], tmp_path: Path, precision: str
+) -> None:
+    pytest.importorskip("openvino")  # the optional extra (installed with the dev extra)
+    fast = load_offline_model("cpu", 8, precision, runtime="openvino", cache_dir=tmp_path)
+    assert fast.describe()["runtime"] == "openvino" and fast.precision == precision
+    images = [_open(r) for r in dev_sample[:6]]
+    texts = [str(c) for r in dev_sample[:6] for c in r["captions"][:1]]  # type: ignore[index]
+    for a, b in ((model.embed_images(images), fast.embed_images(images)),
+                 (model.embed_texts(texts), fast.embed_texts(texts))):
+        assert float(np.min(np.sum(a * b, axis=1))) >= 0.99
+    assert len(list(tmp_path.glob("*.xml"))) == 2  # both towers, read back on the next start
+    again = load_offline_model("cpu", 8, precision, runtime="openvino", cache_dir=tmp_path)
+    np.testing.assert_allclose(again.embed_texts(texts), fast.embed_texts(texts), atol=1e-5)
+
+
+def test_the_loader_passes_the_runtime_to_the_offline_model(tmp_path: Path) -> None:
+    pytest.importorskip("openvino")
+    from visearch.config import load_settings
+    from visearch.models.loader import load_embedder
+
+    embedder = load_embedder(load_settings(model="builtin:offline", model_fallback="",
+                                           precision="fp32", runtime="openvino",
+                                           data_dir=tmp_path))
+    assert embedder.describe()["runtime"] == "openvino"
+    assert list((tmp_path / "model-cache" / "openvino").glob("*.xml"))

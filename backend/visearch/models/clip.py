@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import structlog
 import torch
 from PIL import Image
 from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
@@ -222,26 +221,12 @@ class ClipEmbedder(Embedder):
             batch_size=batch_size,
             text_padding=text_padding,
         )
-        use_openvino = runtime == "openvino" or (
-            runtime == "auto" and openvino.supports(device, chosen)
-        )
-        if use_openvino and not openvino.supports(device, chosen):
-            raise ModelLoadError(
-                f"VISEARCH_RUNTIME=openvino needs the openvino package (pip install "
-                f"'visearch[openvino]'), a CPU and precision fp32 or bf16 (have {device}, "
-                f"{chosen}); or set VISEARCH_RUNTIME=auto"
-            )
-        if use_openvino:
-            try:
-                candidate = exact.with_precision(chosen, runtime="openvino", cache_dir=cache_dir)
-            except Exception as exc:  # a model OpenVINO cannot convert: torch runs it
-                if runtime == "openvino":
-                    raise ModelLoadError(f"OpenVINO could not convert {exact.model_id!r}: "
-                                         f"{exc}") from exc
-                structlog.get_logger().warning("openvino_conversion_failed", error=str(exc),
-                                               model_id=exact.model_id)
-                use_openvino = False
-        if not use_openvino:
+        candidate = None
+        if openvino.wanted(runtime, device, chosen):
+            candidate = openvino.converted(
+                lambda: exact.with_precision(chosen, runtime="openvino", cache_dir=cache_dir),
+                runtime, exact.model_id)
+        if candidate is None:
             candidate = exact if chosen == "fp32" else exact.with_precision(chosen)
             return checked_variant(exact, candidate)
         return checked_variant(exact, candidate, cache_dir / "checked.json" if cache_dir else None,

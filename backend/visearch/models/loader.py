@@ -60,7 +60,7 @@ def load_embedder(settings: Settings) -> Embedder:
 def _load(name: str, settings: Settings, device: str) -> Embedder:
     started = time.perf_counter()
     if name == OFFLINE_MODEL:
-        embedder = _load_offline(device, settings.batch_size, settings.precision)
+        embedder = _load_offline(device, settings)
     else:
         local = _local_dir(name)
         if local is not None and is_adapter_dir(local):
@@ -120,7 +120,7 @@ def _load_dir(path: Path, model_id: str | None, device: str, settings: Settings)
             text_padding=settings.text_padding,
             precision=settings.precision,
             runtime=settings.runtime,
-            cache_dir=settings.data_dir / "model-cache" / "openvino",
+            cache_dir=_openvino_cache(settings),
         )
     except ModelLoadError:
         raise
@@ -205,7 +205,7 @@ def _not_available(name: str, reason: str) -> str:
     )
 
 
-def _load_offline(device: str, batch_size: int, precision: str) -> Embedder:
+def _load_offline(device: str, settings: Settings) -> Embedder:
     try:
         from visearch.models.offline import load_offline_model
     except ImportError as exc:
@@ -214,13 +214,19 @@ def _load_offline(device: str, batch_size: int, precision: str) -> Embedder:
             "set VISEARCH_MODEL to a CLIP model"
         ) from exc
     try:
-        return load_offline_model(device, batch_size, precision)
+        return load_offline_model(device, settings.batch_size, settings.precision,
+                                  runtime=settings.runtime, cache_dir=_openvino_cache(settings))
     except ModelLoadError:
         raise
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise ModelLoadError(
             f"could not load the built-in offline model: {_first_line(exc)}"
         ) from exc
+
+
+def _openvino_cache(settings: Settings) -> Path:
+    """Where OpenVINO's converted towers are kept (read again on the next start)."""
+    return settings.data_dir / "model-cache" / "openvino"
 
 
 def _first_line(exc: BaseException) -> str:

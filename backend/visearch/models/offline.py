@@ -14,12 +14,14 @@ import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import structlog
 import torch
 from PIL import Image
 
+from visearch.models import openvino
 from visearch.models.base import Embedder, ModelLoadError
 from visearch.models.clip import local_model_id
 from visearch.models.efficientnet_lite import (
@@ -89,6 +91,10 @@ class OfflineTowers:
         self.device = device
         self.precision = precision
         self.optimize = optimize
+        #: "torch", or "openvino" (``on_openvino``): then these run the towers.
+        self.runtime = "torch"
+        self._ov_image: Any = None
+        self._ov_text: Any = None
         if nets is None:
             image_net = load_efficientnet_lite(config.image_variant)
             text_net = MiniLMTextTower(device=device)
@@ -125,6 +131,27 @@ class OfflineTowers:
         return OfflineTowers(self.config, self.device, self.optimize, precision,
                              nets=self._float_nets)
 
+    def on_openvino(self, precision: Precision, cache_dir: Path | None, key: str) -> OfflineTowers:
+        """These towers compiled by OpenVINO in ``precision`` (from the float32 originals;
+        converted towers are cached under ``cache_dir`` by ``key``)."""
+        from visearch.models.openvino import CompiledTower
+
+        if self._float_nets is None:
+            raise ValueError("on_openvino needs float32 towers")
+        image_net, text_net = self._float_nets
+        height, width = self.image_transform.output_size
+        tokens = text_net.tokenize(["a photo", "a photo of two dogs"])
+        twin = copy.copy(self)
+        twin.runtime, twin.precision, twin.dtype = "openvino", precision, torch.float32
+        twin._channels_last, twin._fast_image, twin._float_nets = False, None, None
+        twin._ov_image = CompiledTower.convert(
+            _ImageFeatures(image_net, self.config.image_stages),
+            {"pixels": torch.zeros(2, 3, height, width)}, precision, cache_dir, key + "|image")
+        twin._ov_text = CompiledTower.convert(
+            _TextFeatures(text_net.bert, self.config.text_layers), dict(tokens), precision,
+            cache_dir, key + "|text", dynamic_axes=(0, 1))
+        return twin
+
     @property
     def image_dim(self) -> int:
         return self.image_net.multiscale_dim(self.config.image_stages)
@@ -154,7 +181,9 @@ class OfflineTowers:
             x = torch.cat([x, x.flip(-1)])
         if self._channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        if self._fast_image is not None:
+        if self._ov_image is not None:
+            feats = torch.from_numpy(self._ov_image(x.numpy()))
+        elif self._fast_image is not None:
             feats = self._fast_image(x).float()
         else:
             feats = self.image_net.features(x, stages=self.config.image_stages).multiscale().float()
@@ -167,10 +196,38 @@ class OfflineTowers:
     def text_features(self, texts: Sequence[str]) -> torch.Tensor:
         """Mean-pooled MiniLM states of the configured layers, concatenated."""
         batch = self.text_net.tokenize(texts)
+        if self._ov_text is not None:
+            return torch.from_numpy(self._ov_text({k: v.numpy() for k, v in batch.items()}))
         out = self.text_net.bert(**batch, output_hidden_states=True)
         mask = batch["attention_mask"]
         layers = [mean_pool(out.hidden_states[i].float(), mask) for i in self.config.text_layers]
         return torch.cat(layers, dim=1)
+
+
+class _ImageFeatures(torch.nn.Module):
+    """The image tower as OpenVINO converts it: normalised pixels -> multi-scale features."""
+
+    def __init__(self, net: EfficientNetLite, stages: int) -> None:
+        super().__init__()
+        self.net, self.stages = net, stages
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.net.features(pixels, stages=self.stages).multiscale()
+
+
+class _TextFeatures(torch.nn.Module):
+    """The text tower as OpenVINO converts it: tokens -> ``text_features``."""
+
+    def __init__(self, bert: torch.nn.Module, layers: tuple[int, ...]) -> None:
+        super().__init__()
+        self.bert, self.layers = bert, layers
+
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor,
+                attention_mask: torch.Tensor) -> torch.Tensor:
+        out = self.bert(input_ids=input_ids, token_type_ids=token_type_ids,
+                        attention_mask=attention_mask, output_hidden_states=True)
+        return torch.cat([mean_pool(out.hidden_states[i], attention_mask) for i in self.layers],
+                         dim=1)
 
 
 def default_tower_config(variant: str = "lite0") -> TowerConfig:
@@ -178,10 +235,11 @@ def default_tower_config(variant: str = "lite0") -> TowerConfig:
     return TowerConfig(image_variant=variant, image_size=RESOLUTION[variant])
 
 
-#: Images per forward of the image tower, by precision (scripts/bench/run.py, one core: the
-#: fp32 trace does 29.6 images/s one at a time and 15.0 in batches of 8; bf16 peaks at 4;
-#: flip averaging doubles the rows).
-FORWARD_IMAGES: dict[str, int] = {"fp32": 1, "int8": 1, "bf16": 4, "fp16": 64}
+#: Images per forward of the image tower, by precision and runtime (scripts/bench/run.py, one
+#: core: the fp32 trace does 29.6 images/s one at a time and 15.0 in batches of 8; bf16 peaks
+#: at 4; on OpenVINO fp32 peaks at 1, bf16 at 4; flip averaging doubles the rows).
+FORWARD_IMAGES: dict[str, int] = {"fp32": 1, "int8": 1, "bf16": 4, "fp16": 64,
+                                  "fp32+openvino": 1, "bf16+openvino": 4}
 
 
 class OfflineEmbedder(Embedder):
@@ -221,13 +279,19 @@ class OfflineEmbedder(Embedder):
         self.precision = self.towers.precision
         self.image_transform: ImageTransform = self.towers.image_transform
         #: Images per image-tower forward (``embed_pixels`` splits its input).
-        self.forward_images = FORWARD_IMAGES.get(self.precision, batch_size)
+        self.runtime = self.towers.runtime
+        variant = self.precision if self.runtime == "torch" else f"{self.precision}+{self.runtime}"
+        self.forward_images = FORWARD_IMAGES.get(variant, batch_size)
         self._lock = threading.Lock()
 
-    def with_precision(self, precision: Precision) -> OfflineEmbedder:
-        """This model in another precision (towers converted from the float32 ones)."""
-        return OfflineEmbedder(self.model_dir, self.device, self.batch_size,
-                               towers=self.towers.with_precision(precision))
+    def with_precision(
+        self, precision: Precision, *, runtime: str = "torch", cache_dir: Path | None = None
+    ) -> OfflineEmbedder:
+        """This model in another precision, on torch or OpenVINO (towers converted from the
+        float32 torch ones; OpenVINO's cached under ``cache_dir``)."""
+        towers = (self.towers.on_openvino(precision, cache_dir, f"{self.model_id}|{precision}")
+                  if runtime == "openvino" else self.towers.with_precision(precision))
+        return OfflineEmbedder(self.model_dir, self.device, self.batch_size, towers=towers)
 
     def probe_vectors(self) -> torch.Tensor:
         """Embeddings of fixed probe texts and images (to compare precisions)."""
@@ -273,16 +337,26 @@ class OfflineEmbedder(Embedder):
         return np.concatenate(out)
 
     def describe(self) -> dict[str, object]:
-        return {**super().describe(), "forward_images": self.forward_images}
+        return {**super().describe(), "runtime": self.runtime,
+                "forward_images": self.forward_images}
 
 
 def load_offline_model(
     device: str = "cpu", batch_size: int = 32, precision: str = "fp32",
-    model_dir: Path = WEIGHTS_DIR,
+    model_dir: Path = WEIGHTS_DIR, *, runtime: str = "torch", cache_dir: Path | None = None,
 ) -> OfflineEmbedder:
     """The offline model with the heads in ``model_dir`` (by default the committed ones:
-    what ``builtin:offline`` loads); ``precision`` is a ``VISEARCH_PRECISION`` value
-    (a reduced one is checked against fp32, see ``checked_variant``)."""
+    what ``builtin:offline`` loads); ``precision`` is a ``VISEARCH_PRECISION`` value,
+    ``runtime`` a ``VISEARCH_RUNTIME`` one (OpenVINO's converted towers cached under
+    ``cache_dir``); anything but fp32 on torch is checked against it (``checked_variant``)."""
     chosen = resolve_precision(precision, device)
     exact = OfflineEmbedder(model_dir, device=device, batch_size=batch_size)
+    if openvino.wanted(runtime, device, chosen):
+        candidate = openvino.converted(
+            lambda: exact.with_precision(chosen, runtime="openvino", cache_dir=cache_dir),
+            runtime, exact.model_id)
+        if candidate is not None:
+            return checked_variant(exact, candidate,
+                                   cache_dir / "checked.json" if cache_dir else None,
+                                   f"{exact.model_id}|{chosen}|openvino")
     return checked_variant(exact, exact if chosen == "fp32" else exact.with_precision(chosen))
