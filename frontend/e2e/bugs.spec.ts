@@ -86,12 +86,14 @@ test("bug 4: arrow keys on the min-score slider run one search and add no histor
   await textSearch(page, "shoes");
   const entries = await page.evaluate(() => history.length);
   const sent = recordSearches(page);
+  await page.waitForTimeout(500); // a request of the text search still on its way is seen by now
+  const before = sent.length;
   const slider = page.getByLabel("Minimum score");
   await slider.focus();
   for (let i = 0; i < 10; i++) await page.keyboard.press("ArrowRight");
-  await expect.poll(() => sent.length).toBeGreaterThan(0);
+  await expect.poll(() => sent.length).toBeGreaterThan(before);
   await page.waitForTimeout(1000); // any late searches have been sent by now
-  expect(sent.map((b) => b.threshold)).toEqual([0.1]);
+  expect(sent.slice(before).map((b) => b.threshold)).toEqual([0.1]);
   expect(await page.evaluate(() => history.length)).toBe(entries);
   await expect(page.getByRole("searchbox")).toHaveValue("shoes");
 });
