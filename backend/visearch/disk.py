@@ -87,3 +87,12 @@ def as_storage_error(exc: BaseException, what: str) -> VisearchError | None:
             "work again once it is - no restart is needed"
         )
     return None
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or a new file in ``path`` durable (its directory entry on disk)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -336,14 +336,6 @@ def _hidden(path: Path) -> Path:
 
 
 def _fsync_dir(path: Path) -> None:
-    """Make renames in ``path`` durable (POSIX); a no-op where directories can't be opened."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    """``disk.fsync_dir``, best effort: a no-op where directories can't be opened or synced."""
+    with contextlib.suppress(OSError):
+        disk.fsync_dir(path)

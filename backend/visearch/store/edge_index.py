@@ -32,6 +32,8 @@ from pathlib import Path
 
 import qdrant_edge as qe
 
+from visearch.disk import fsync_dir
+
 SHARD_DIR = "shard"
 BUILD_DIR = "shard.build"
 OLD_DIR = "shard.old"
@@ -94,7 +96,7 @@ def recover(collection: Path) -> str | None:
         if live.exists():
             shutil.rmtree(live)
         os.replace(old, live)
-        _fsync_dir(collection)
+        fsync_dir(collection)
         done = "restored the shard from before an interrupted index swap"
     return done
 
@@ -124,13 +126,13 @@ def swap_in(collection: Path) -> None:
     live = collection / SHARD_DIR
     os.replace(live, collection / OLD_DIR)
     os.replace(collection / BUILD_DIR, live)
-    _fsync_dir(collection)
+    fsync_dir(collection)
 
 
 def drop_old(collection: Path) -> None:
     """The swap is complete: the old shard can go."""
     shutil.rmtree(collection / OLD_DIR, ignore_errors=True)
-    _fsync_dir(collection)
+    fsync_dir(collection)
 
 
 def build(path: Path, params: ShardParams) -> bool:
@@ -142,14 +144,6 @@ def build(path: Path, params: ShardParams) -> bool:
     finally:
         shard.close()
     return changed
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def main(argv: list[str]) -> int:

@@ -35,6 +35,8 @@ from typing import Any
 import qdrant_edge as qe
 import structlog
 
+from visearch.disk import fsync_dir
+
 log = structlog.get_logger(__name__)
 
 SHARD_DIR = "shard"
@@ -125,14 +127,6 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
         os.fsync(fh.fileno())
     os.replace(tmp, path)
     fsync_dir(path.parent)
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def load_unreadable(collection: Path) -> dict[str, str]:
