@@ -4,7 +4,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-bash scripts/setup.sh
+bash scripts/setup.sh openvino   # OpenVINO runs the models on CPU 2-4x faster (docs/performance.md)
 if [ ! -f frontend/dist/index.html ] && [ -f frontend/package.json ]; then
   if command -v npm >/dev/null; then
     echo "==> building the web UI"
